@@ -126,6 +126,12 @@ def run_baton(args: argparse.Namespace, inst: dict, envdir: Path, rundir: Path) 
         v = None
     rec["verifications"] = v if isinstance(v, int) else (len(v) if isinstance(v, list) else None)
     if not args.keep:
+        # `baton clean` unmounts overlay workspaces; deleting the directories alone would leave
+        # their mounts behind
+        try:
+            subprocess.run([str(args.baton), "clean", "-q"], cwd=wd, env=env, capture_output=True, timeout=300)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
         shutil.rmtree(idir / "repo", ignore_errors=True)
         shutil.rmtree(idir / "workspaces", ignore_errors=True)
     return rec
