@@ -31,6 +31,14 @@ pub struct Workspace {
 
 const RESULT_REF: &str = "refs/baton/result";
 
+/// `git worktree add` names a worktree's admin directory after the path's last component (all
+/// of ours end in `tree`) and numbers clashes without a lock, and `git worktree prune` may drop
+/// an entry that an add is still writing: in one process, these run one at a time.
+fn worktree_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Workspace {
     /// Creates a workspace at `root` (which must not exist) with `commit` checked out on a new
     /// local branch `branch`.
@@ -57,6 +65,7 @@ impl Workspace {
             }
             let _ = remove_dir_all_forcibly(root);
             if kind == WorkspaceKind::Worktree {
+                let _serial = worktree_lock();
                 let _ = repo.git().run(&["worktree", "prune"]);
             }
         }
@@ -133,6 +142,7 @@ impl Workspace {
         branch: &str,
     ) -> Result<Workspace, GitError> {
         let git = repo.git();
+        let _serial = worktree_lock();
         git.run(&[
             "worktree",
             "add",
@@ -219,6 +229,7 @@ impl Workspace {
         }
         let result = remove_dir_all_forcibly(&self.root);
         if self.kind == WorkspaceKind::Worktree {
+            let _serial = worktree_lock();
             let _ = Git::at(&self.repo_root).run(&["worktree", "prune"]);
         }
         result
