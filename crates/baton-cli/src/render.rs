@@ -282,6 +282,7 @@ pub(crate) fn json(v: &RunView) -> Value {
                         "matrix_broken": s.matrix_broken,
                         "new_findings": s.new_findings,
                         "lines_changed": s.lines_changed,
+                        "tokens_changed": s.tokens_changed,
                         "protected_edits": s.protected_edits,
                         "tamper": s.tamper,
                     })),

@@ -18,6 +18,8 @@ pub enum GateName {
     NoNewFailures,
     /// No tampering with tests or the evaluator was detected.
     NoTamper,
+    /// Where some candidate changes what the task's examples do on the base, this one does too.
+    ChangesExamples,
 }
 
 impl GateName {
@@ -29,6 +31,7 @@ impl GateName {
             GateName::Builds => "builds",
             GateName::NoNewFailures => "no new failures",
             GateName::NoTamper => "no tampering",
+            GateName::ChangesExamples => "changes the examples",
         }
     }
 }
@@ -91,6 +94,10 @@ pub struct CandidateScore {
     pub new_findings: Vec<String>,
     pub files_changed: usize,
     pub lines_changed: usize,
+    /// Tokens the change removes or adds outside protected files (see
+    /// `baton_rank::edit_tokens`): the size of the edit within its lines.
+    #[serde(default)]
+    pub tokens_changed: usize,
     /// Tests or protected files the candidate edited (shown, never trusted).
     pub protected_edits: Vec<String>,
     /// Suspicious edits to tests or the evaluator, each naming file and line.

@@ -38,6 +38,63 @@ pub fn normalize_patch(diff: &str) -> String {
     out
 }
 
+/// The size of a unified diff's edit in tokens (identifiers, numbers, single punctuation
+/// marks): per file, the tokens of the removed lines and those of the added lines, less the ones
+/// both sides share. Renaming one variable in a line counts 2, however long the line; comments,
+/// blank lines and whitespace count nothing, as in [`normalize_patch`].
+pub fn edit_tokens(diff: &str) -> usize {
+    use std::collections::HashMap;
+    let mut total = 0;
+    // token -> (removed, added) counts of the current file
+    let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
+    let settle = |counts: &mut HashMap<String, (usize, usize)>| -> usize {
+        counts.drain().map(|(_, (r, a))| r.abs_diff(a)).sum()
+    };
+    for line in diff.lines() {
+        if line.starts_with("diff --git ") {
+            total += settle(&mut counts);
+            continue;
+        }
+        if line.starts_with("+++") || line.starts_with("---") {
+            continue;
+        }
+        let (added, body) = match line.as_bytes().first() {
+            Some(b'+') => (true, &line[1..]),
+            Some(b'-') => (false, &line[1..]),
+            _ => continue,
+        };
+        if is_comment(body.trim_start()) {
+            continue;
+        }
+        for token in tokens(body) {
+            let entry = counts.entry(token.to_owned()).or_default();
+            if added {
+                entry.1 += 1;
+            } else {
+                entry.0 += 1;
+            }
+        }
+    }
+    total + settle(&mut counts)
+}
+
+/// Words (letters, digits, `_`) and single other non-space characters.
+fn tokens(line: &str) -> impl Iterator<Item = &str> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start();
+        let first = rest.chars().next()?;
+        let len = if first.is_alphanumeric() || first == '_' {
+            rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())
+        } else {
+            first.len_utf8()
+        };
+        let (token, tail) = rest.split_at(len);
+        rest = tail;
+        Some(token)
+    })
+}
+
 fn is_comment(s: &str) -> bool {
     ["#", "//", "/*", "*", "--", ";;"].iter().any(|p| s.starts_with(p))
 }
@@ -55,5 +112,17 @@ mod tests {
         let c = a.replace("n + 1", "n - 1");
         assert_ne!(normalize_patch(a), normalize_patch(&c));
         assert_eq!(normalize_patch(""), "");
+    }
+
+    #[test]
+    fn edit_tokens_measures_the_edit_within_lines() {
+        let rename = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-    return compute(alpha, beta, gamma)\n+    return compute(alpha, beta, delta)\n";
+        assert_eq!(edit_tokens(rename), 2, "gamma out, delta in");
+        let rewrite = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-    return compute(alpha, beta, gamma)\n+    return [a * 2 for a in items]\n";
+        assert!(edit_tokens(rewrite) > 10, "{}", edit_tokens(rewrite));
+        // comments and whitespace are free; each file settles on its own
+        let noise = "diff --git a/x.py b/x.py\n@@ -1 +1,2 @@\n-x  =  1\n+x = 1\n+# why\ndiff --git a/y.py b/y.py\n@@ -1 +1 @@\n-y = 1\n";
+        assert_eq!(edit_tokens(noise), 3, "y, =, 1 removed from y.py");
+        assert_eq!(edit_tokens(""), 0);
     }
 }

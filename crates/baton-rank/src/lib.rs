@@ -10,7 +10,7 @@
 //!    more tests fixed (failing on the base, passing here); fewer stages that got worse than on
 //!    the base; fewer new tests failing; the task's examples (probes); the tests other
 //!    candidates wrote (the matrix); more candidates with the same test results; a smaller
-//!    change; last, more candidates that made the same change (after normalizing whitespace and
+//!    change (in lines, then in tokens); last, more candidates that made the same change (after normalizing whitespace and
 //!    comments), which is weak evidence where agents share a model and repeat its mistakes.
 //! 3. **Decision.** The first eligible candidate wins, unless it breaks tests that pass on the
 //!    base (then every candidate does, and none is fit to merge). With none eligible there is no
@@ -25,7 +25,7 @@ use baton_core::{
     Scoreboard, StageComparison, StageKind, StageStatus, Subject, TestChange, plural,
 };
 
-pub use agreement::normalize_patch;
+pub use agreement::{edit_tokens, normalize_patch};
 
 /// What verification and collection learned about one candidate.
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct CandidateEvidence {
     pub collected: bool,
     pub files_changed: usize,
     pub lines_changed: usize,
+    /// Tokens removed or added outside protected files ([`edit_tokens`]).
+    pub tokens_changed: usize,
     /// Changed files that are protected (tests, CI, baton's config): shown, not trusted.
     pub protected_edits: Vec<String>,
     pub tamper: Vec<String>,
@@ -262,8 +264,37 @@ pub fn rank(
         }
     }
 
-    // Gates, in order; the relative gate needs the best broken count among the rest.
+    // Gates, in order; the relative gates need to know about the rest.
     let mut gates: Vec<Vec<Gate>> = candidates.iter().zip(&ms).map(|(e, m)| absolute_gates(e, m)).collect();
+
+    // The examples the task shows that run on the base. Where some candidate changes what one
+    // of them does, a candidate that leaves them all as they were has not shown that it
+    // addresses the task; the tests that candidates break are then weighed among those that do
+    // (a test that pins the behaviour the task asks to change breaks with every fix).
+    let working_examples =
+        probes.base.iter().any(|b| !b.timed_out && b.statements.iter().any(|s| shows_behaviour(s)));
+    let changers = (0..candidates.len())
+        .filter(|&i| gates[i].iter().all(|g| g.passed) && ms[i].changes_a_working_example)
+        .count();
+    if working_examples && changers > 0 {
+        for (g, m) in gates.iter_mut().zip(&ms) {
+            if g.iter().all(|g| g.passed) {
+                let changes = m.changes_a_working_example;
+                g.push(Gate {
+                    gate: GateName::ChangesExamples,
+                    passed: changes,
+                    detail: if changes {
+                        "changes what the task's examples do on the base".into()
+                    } else {
+                        format!(
+                            "leaves what the task's examples do as it is on the base; {changers} {} change it",
+                            plural(changers, "candidate does", "candidates")
+                        )
+                    },
+                });
+            }
+        }
+    }
     let min_broken =
         gates.iter().zip(&ms).filter(|(g, _)| g.iter().all(|g| g.passed)).map(|(_, m)| m.broken.len()).min();
     for (g, m) in gates.iter_mut().zip(&ms) {
@@ -341,16 +372,15 @@ pub fn rank(
             new_findings: m.new_findings.clone(),
             files_changed: e.files_changed,
             lines_changed: e.lines_changed,
+            tokens_changed: e.tokens_changed,
             protected_edits: e.protected_edits.clone(),
             tamper: e.tamper.clone(),
             explanation,
         });
     }
 
-    // The examples the task shows that run on the base: if none of the eligible candidates
-    // changes what any of them does, none demonstrably addressed the task.
-    let working_examples =
-        probes.base.iter().any(|b| !b.timed_out && b.statements.iter().any(|s| shows_behaviour(s)));
+    // If none of the eligible candidates changes what any of the task's examples does, none
+    // demonstrably addressed the task.
     let examples_unchanged = working_examples
         && order.iter().filter(|&&i| eligible(i)).all(|&i| !ms[i].changes_a_working_example)
         && order.first().is_some_and(|&i| eligible(i));
@@ -372,17 +402,32 @@ pub fn rank(
         Some(_) if examples_unchanged => Decision::NoWinner {
             reason: "no eligible candidate changes what the task's examples do on the base".into(),
         },
-        Some(top) if top.eligible && !top.broken.is_empty() => Decision::NoWinner {
-            reason: format!(
-                "the best candidate, {}, breaks {} {} that {} on the base",
-                top.id,
-                top.broken.len(),
-                plural(top.broken.len(), "test", "tests"),
-                plural(top.broken.len(), "passes", "pass")
-            ),
-        },
+        Some(top)
+            if top.eligible && !top.broken.is_empty() && pinned_by(top, &scores, &ms, &order).is_none() =>
+        {
+            Decision::NoWinner {
+                reason: format!(
+                    "the best candidate, {}, breaks {} {} that {} on the base",
+                    top.id,
+                    top.broken.len(),
+                    plural(top.broken.len(), "test", "tests"),
+                    plural(top.broken.len(), "passes", "pass")
+                ),
+            }
+        }
         Some(top) if top.eligible => {
-            Decision::Winner { candidate: top.id.clone(), reason: winner_reason(top, scores.get(1)) }
+            let mut reason = winner_reason(top, scores.get(1));
+            if let Some(other) = pinned_by(top, &scores, &ms, &order) {
+                reason.push_str(&format!(
+                    "; it breaks {} that {} on the base, as {other} does, which changes the task's examples \
+                     the same way with a different change: {} likely {} the behaviour the task asks to change",
+                    plural(top.broken.len(), "a test", "tests"),
+                    plural(top.broken.len(), "passes", "pass"),
+                    plural(top.broken.len(), "it", "they"),
+                    plural(top.broken.len(), "checks", "check"),
+                ));
+            }
+            Decision::Winner { candidate: top.id.clone(), reason }
         }
         Some(_) => Decision::NoWinner { reason: no_winner_reason(&scores) },
         None => Decision::NoWinner { reason: "the run has no candidates".into() },
@@ -391,12 +436,13 @@ pub fn rank(
 }
 
 /// The gates in the order they are checked.
-const GATE_ORDER: [GateName; 6] = [
+const GATE_ORDER: [GateName; 7] = [
     GateName::AgentFinished,
     GateName::Applies,
     GateName::NonEmpty,
     GateName::Builds,
     GateName::NoTamper,
+    GateName::ChangesExamples,
     GateName::NoNewFailures,
 ];
 
@@ -484,7 +530,7 @@ fn absolute_gates(e: &CandidateEvidence, m: &Metrics) -> Vec<Gate> {
 fn compare(a: &CandidateEvidence, ma: &Metrics, b: &CandidateEvidence, mb: &Metrics) -> (Ordering, String) {
     let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
     let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
-    let keys: [(Ordering, String); 15] = [
+    let keys: [(Ordering, String); 16] = [
         (
             ma.broken.len().cmp(&mb.broken.len()),
             format!(
@@ -569,6 +615,15 @@ fn compare(a: &CandidateEvidence, ma: &Metrics, b: &CandidateEvidence, mb: &Metr
                 "makes a larger change ({} against {})",
                 n(a.lines_changed.max(b.lines_changed), "line", "lines"),
                 a.lines_changed.min(b.lines_changed)
+            ),
+        ),
+        // Equal line counts hide edits of different size: `x` for `y` against a rewritten line.
+        (
+            a.tokens_changed.cmp(&b.tokens_changed),
+            format!(
+                "makes a larger change within as many lines ({} against {})",
+                n(a.tokens_changed.max(b.tokens_changed), "token", "tokens"),
+                a.tokens_changed.min(b.tokens_changed)
             ),
         ),
         // Identical text is the weakest agreement: agents that share a model repeat each other's
@@ -709,6 +764,34 @@ fn strip_below(explanation: &[String]) -> String {
         .and_then(|l| l.split_once(": "))
         .map(|(_, why)| why.to_owned())
         .unwrap_or_else(|| "less evidence".into())
+}
+
+/// For a top candidate that breaks tests and changes the task's examples: another eligible
+/// candidate, with a different change, that breaks the same tests and makes the examples behave
+/// the same. Independent fixes that agree on the new behaviour and on what it breaks point to
+/// tests that assert the old behaviour, not to a mistake.
+fn pinned_by(
+    top: &CandidateScore,
+    scores: &[CandidateScore],
+    ms: &[Metrics],
+    order: &[usize],
+) -> Option<CandidateId> {
+    let metrics_of = |id: &CandidateId| scores.iter().position(|s| &s.id == id).map(|pos| &ms[order[pos]]);
+    let mt = metrics_of(&top.id)?;
+    if top.broken.is_empty() || !mt.changes_a_working_example {
+        return None;
+    }
+    scores
+        .iter()
+        .filter(|s| s.id != top.id && s.eligible && !top.agrees_with.contains(&s.id))
+        .find(|s| {
+            metrics_of(&s.id).is_some_and(|m| {
+                m.changes_a_working_example
+                    && m.behaviour_signature == mt.behaviour_signature
+                    && m.broken == mt.broken
+            })
+        })
+        .map(|s| s.id.clone())
 }
 
 fn no_winner_reason(scores: &[CandidateScore]) -> String {

@@ -33,6 +33,7 @@ fn cand(n: usize, lines: usize, stages: Vec<StageComparison>) -> CandidateEviden
         collected: true,
         files_changed: 1,
         lines_changed: lines,
+        tokens_changed: 3 * lines,
         protected_edits: vec![],
         tamper: vec![],
         verified: true,
@@ -228,9 +229,15 @@ fn examples_decide_between_otherwise_equal_candidates_and_unchanged_examples_mea
     crashes.probes = vec![probe(&["[1, 2]", "TypeError: bad operand"])];
     let board = rank(&run(), &ctx, &[], &[same.clone(), changed, crashes]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(order, ["c2", "c1", "c3"]);
+    assert_eq!(order, ["c2", "c3", "c1"], "c1 leaves the examples as they were while others change them");
     assert_eq!(board.candidates[0].probe_matches, 1);
-    assert_eq!(board.candidates[2].probe_new_errors, 1);
+    assert_eq!(board.candidates[1].probe_new_errors, 1);
+    assert!(!board.candidates[2].eligible);
+    assert_eq!(
+        board.candidates[2].explanation[0],
+        "not eligible, failed \"changes the examples\": leaves what the task's examples do as it is on the \
+         base; 2 candidates change it"
+    );
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
 
     let board = rank(&run(), &ctx, &[], &[same]);
@@ -304,5 +311,64 @@ fn new_findings_and_a_slower_benchmark_count_against_a_candidate() {
         board.candidates[1].explanation[0].contains("adds more lint or security findings (1 against 0)"),
         "{:?}",
         board.candidates[1].explanation
+    );
+}
+
+#[test]
+fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_change_the_examples() {
+    use TestChange::*;
+    let ctx = ProbeContext {
+        names: vec!["example 1".into()],
+        shown: vec![vec![None]],
+        base: vec![probe(&["ValueError: repeated elements"])],
+    };
+    // Two different fixes make the example work and both break the test that pinned the error;
+    // a third leaves the example failing and breaks nothing.
+    let mut a = cand(1, 5, vec![test_stage(&[("test_args", Broken)], false)]);
+    a.probes = vec![probe(&["Permutation(1)"])];
+    let mut b = cand(2, 11, vec![test_stage(&[("test_args", Broken)], false)]);
+    b.probes = vec![probe(&["Permutation(1)"])];
+    let mut idle = cand(3, 2, vec![test_stage(&[], true)]);
+    idle.probes = vec![probe(&["ValueError: repeated elements"])];
+    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b.clone()]);
+    let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(order, ["c1", "c2", "c3"]);
+    match &board.decision {
+        Decision::Winner { candidate, reason } => {
+            assert_eq!(candidate.as_str(), "c1");
+            assert!(reason.contains("it breaks a test that passes on the base, as c2 does"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Alone, or breaking other tests than the fix that agrees with it, the breakage stands.
+    let mut b_other = b.clone();
+    b_other.stages = vec![test_stage(&[("test_cycle", Broken)], false)];
+    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b_other]);
+    assert_eq!(
+        board.decision,
+        Decision::NoWinner { reason: "the best candidate, c1, breaks 1 test that passes on the base".into() }
+    );
+    // The same change twice is one fix, not two that agree.
+    let mut a2 = a.clone();
+    a.normalized_patch = "same".into();
+    a2.normalized_patch = "same".into();
+    a2.id = CandidateId::nth(2);
+    let board = rank(&run(), &ctx, &[], &[idle, a, a2]);
+    assert!(board.decision.winner().is_none(), "{:?}", board.decision);
+}
+
+#[test]
+fn equal_line_counts_are_told_apart_by_tokens() {
+    use TestChange::*;
+    let mut rewrite = cand(1, 2, vec![test_stage(&[("t", Fixed)], true)]);
+    rewrite.tokens_changed = 30;
+    let mut tweak = cand(2, 2, vec![test_stage(&[("t", Fixed)], true)]);
+    tweak.tokens_changed = 2;
+    let board = rank(&run(), &ProbeContext::default(), &[], &[rewrite, tweak]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    assert_eq!(
+        board.candidates[1].explanation[0],
+        "below c2: makes a larger change within as many lines (30 tokens against 2)"
     );
 }

@@ -92,6 +92,7 @@ fn a_recorded_run_reads_back_after_reopening() {
                         new_findings: vec![],
                         files_changed: 2,
                         lines_changed: 6,
+                        tokens_changed: 9,
                         protected_edits: vec![],
                         tamper: vec![],
                         explanation: vec!["fixes 1 test".into()],
