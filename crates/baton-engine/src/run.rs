@@ -164,6 +164,11 @@ pub async fn run(
     if req.config.verify.task_probes {
         probes.extend(extract_probes(&req.task.body));
     }
+    let packages = if probes.iter().any(|p| !matches!(p.kind, ProbeKind::Command { .. })) {
+        baton_verify::python_packages(&git.tree_paths(&base).map_err(EngineError::from_git)?)
+    } else {
+        Vec::new()
+    };
     let target_branch = match &req.target_branch {
         Some(t) => Some(t.clone()),
         None if !req.config.merge.target.is_empty() => Some(req.config.merge.target.clone()),
@@ -260,11 +265,8 @@ pub async fn run(
         jobs: req.jobs.max(1),
         hidden,
         probes: ProbeRunner {
-            packages: if probes.iter().any(|p| !matches!(p.kind, ProbeKind::Command { .. })) {
-                baton_verify::python_packages(&git.tree_paths(&base).map_err(EngineError::from_git)?)
-            } else {
-                Vec::new()
-            },
+            packages: packages.clone(),
+            imports: python_imports(&git, &base, &probes, &packages)?,
             probes: probes.clone(),
             python: req.config.verify.probe_python.clone(),
             timeout: req.config.verify.probe_timeout,
@@ -1001,6 +1003,24 @@ impl RunContext {
         let all = futures_join_all(futures.collect()).await;
         Ok(all.into_iter().collect())
     }
+}
+
+/// The modules of the project that define the names the task's Python examples use, so that an
+/// example runs as it did for its author, who had imported them (see [`ProbeRunner::imports`]).
+fn python_imports(
+    git: &baton_git::Git,
+    base: &Oid,
+    probes: &[Probe],
+    packages: &[String],
+) -> Result<Vec<(String, Vec<String>)>, EngineError> {
+    let names = baton_verify::used_names(probes);
+    if packages.is_empty() || names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = names.into_iter().take(50).collect();
+    let pattern = format!(r"^(class|def)[[:space:]]+({})\b", names.join("|"));
+    let definitions = git.grep(base, &pattern, &["*.py"]).map_err(EngineError::from_git)?;
+    Ok(baton_verify::definition_modules(&names, &definitions, packages))
 }
 
 /// Whether a path looks like a test file by its name or its directory.

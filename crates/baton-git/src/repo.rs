@@ -461,6 +461,40 @@ impl Git {
             .collect())
     }
 
+    /// Lines of a commit's files that match an extended regular expression, as `(path, text)`,
+    /// in the files `pathspecs` select (all when empty). No match is an empty list.
+    pub fn grep(
+        &self,
+        commit: &Oid,
+        pattern: &str,
+        pathspecs: &[&str],
+    ) -> Result<Vec<(String, String)>, GitError> {
+        let mut args =
+            vec!["grep", "-I", "-z", "--no-color", "--full-name", "-E", "-e", pattern, commit.as_str(), "--"];
+        args.extend_from_slice(pathspecs);
+        let out = self.output(&args)?;
+        match out.code {
+            Some(0) => {}
+            Some(1) => return Ok(Vec::new()),
+            code => {
+                return Err(GitError::Failed {
+                    args: args.join(" "),
+                    code,
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                });
+            }
+        }
+        // `<commit>:<path>\0<text>` per line
+        let prefix = format!("{}:", commit.as_str());
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (path, text) = l.split_once('\0')?;
+                Some((path.strip_prefix(&prefix).unwrap_or(path).to_owned(), text.to_owned()))
+            })
+            .collect())
+    }
+
     /// Copies objects and sets `dst_ref` here from `src_ref` in the repository at `from`.
     pub fn fetch_ref(&self, from: &Path, src_ref: &str, dst_ref: &str) -> Result<(), GitError> {
         let from = from.to_string_lossy();

@@ -253,3 +253,25 @@ fn a_directory_is_committed_over_a_parent_without_removing_its_files() {
     );
     assert_eq!(t.git(&["show", &format!("{c}:a.txt")]), "a\n");
 }
+
+#[test]
+fn grep_finds_lines_of_a_commit_not_of_the_working_tree() {
+    let t = TestRepo::with_files(&[
+        ("pkg/perm.py", "import os\n\nclass Permutation:\n    pass\n"),
+        ("pkg/tests/test_perm.py", "def test_perm():\n    pass\n"),
+    ]);
+    t.write("pkg/late.py", "class Permutation:\n    pass\n");
+    let repo = Repo::discover(t.path()).unwrap();
+    let git = repo.git();
+    let head = repo.head().unwrap();
+    let hits = git.grep(&head, r"^(class|def) (Permutation|test_perm)\b", &["*.py"]).unwrap();
+    assert_eq!(
+        hits,
+        [
+            ("pkg/perm.py".to_owned(), "class Permutation:".to_owned()),
+            ("pkg/tests/test_perm.py".to_owned(), "def test_perm():".to_owned())
+        ]
+    );
+    assert!(git.grep(&head, "^nothing like this$", &[]).unwrap().is_empty());
+    assert!(git.grep(&head, "(unclosed", &[]).is_err(), "a bad pattern is an error, not no match");
+}

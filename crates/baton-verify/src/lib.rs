@@ -15,7 +15,9 @@ mod stages;
 mod tamper;
 
 pub use compare::compare;
-pub use probes::{Probe, ProbeKind, ProbeRunner, extract_probes, normalize, python_packages};
+pub use probes::{
+    Probe, ProbeKind, ProbeRunner, definition_modules, extract_probes, normalize, python_packages, used_names,
+};
 pub use protect::Protected;
 pub use related::{RelatedTests, present_in};
 pub use stages::{StageRunner, SubjectContext};

@@ -76,7 +76,70 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
     {
         probes.push(p);
     }
+    // Calls quoted inline in the prose ("calling `f([1, 1])` raises ..."), run as one session.
+    let calls = inline_calls(&outside);
+    if !calls.is_empty() {
+        let n = calls.len();
+        probes.push(Probe {
+            name: format!("example {} (inline code)", probes.len() + 1),
+            kind: ProbeKind::Session { statements: calls },
+            shown: vec![None; n],
+        });
+    }
     probes
+}
+
+/// Code spans in prose that call something, `Name(...)` or `a.b(...).c`: what an issue's
+/// author quotes when they say what a call does. Spans with no call, statements and text that
+/// is not one balanced expression are left out; so is a call already quoted before.
+fn inline_calls(prose: &str) -> Vec<String> {
+    let call = Regex::new(r"^[A-Za-z_][\w.]*\(.*\)[\w.()\[\]]*$").expect("valid regex");
+    let mut out: Vec<String> = Vec::new();
+    for line in prose.lines() {
+        // spans never cross lines; double backticks are another markup
+        let mut parts = line.split('`');
+        parts.next();
+        while let (Some(span), Some(_)) = (parts.next(), parts.next()) {
+            let span = span.trim();
+            if span.len() <= 200
+                && call.is_match(span)
+                && balanced(span)
+                && !span.contains(" = ")
+                && !out.iter().any(|s| s == span)
+            {
+                out.push(span.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Brackets nest properly and quotes close (a cut-off fragment is not run).
+fn balanced(s: &str) -> bool {
+    let mut stack = Vec::new();
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => stack.push(c),
+                ')' | ']' | '}' => {
+                    let open = match c {
+                        ')' => '(',
+                        ']' => '[',
+                        _ => '{',
+                    };
+                    if stack.pop() != Some(open) {
+                        return false;
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    stack.is_empty() && quote.is_none()
 }
 
 struct Block {
@@ -249,6 +312,9 @@ pub struct ProbeRunner {
     /// The project's own top-level Python packages: examples in issues tend to assume them
     /// imported (`from sympy import *` typed earlier), so task probes import them first.
     pub packages: Vec<String>,
+    /// Names the task's examples use that the packages do not export at their top, each with
+    /// the project's modules that define it ([`definition_modules`]): imported when missing.
+    pub imports: Vec<(String, Vec<String>)>,
     pub timeout: Duration,
     pub grace: Duration,
 }
@@ -273,11 +339,19 @@ impl ProbeRunner {
             let script = match &probe.kind {
                 ProbeKind::Command { run } => run.clone(),
                 ProbeKind::Script { source } => {
-                    let file = write_script(&dir, i, &script_driver(source, &preamble(&self.packages)));
+                    let file = write_script(
+                        &dir,
+                        i,
+                        &script_driver(source, &preamble(&self.packages, &self.imports)),
+                    );
                     format!("{} {}", self.python, shell_quote(&file))
                 }
                 ProbeKind::Session { statements } => {
-                    let file = write_script(&dir, i, &session_driver(statements, &preamble(&self.packages)));
+                    let file = write_script(
+                        &dir,
+                        i,
+                        &session_driver(statements, &preamble(&self.packages, &self.imports)),
+                    );
                     format!("{} {}", self.python, shell_quote(&file))
                 }
             };
@@ -374,11 +448,109 @@ for _baton_node in _baton_tree.body:
 
 /// Imports the project's packages as a REPL user would have, silently: an import that fails
 /// shows later, as the names it should have defined go missing.
-fn preamble(packages: &[String]) -> String {
-    packages
+fn preamble(packages: &[String], imports: &[(String, Vec<String>)]) -> String {
+    let mut out: String = packages
         .iter()
         .map(|p| format!("try:\n    import {p}\n    from {p} import *\nexcept Exception:\n    pass\n"))
-        .collect()
+        .collect();
+    if !imports.is_empty() {
+        // A name still undefined comes from the first of its modules that imports cleanly, as
+        // it did for whoever wrote the example with that import above it.
+        let list: Vec<String> = imports
+            .iter()
+            .map(|(name, modules)| {
+                let modules: Vec<String> = modules.iter().map(|m| py_str(m)).collect();
+                format!("({}, [{}])", py_str(name), modules.join(", "))
+            })
+            .collect();
+        out.push_str(&format!(
+            "import builtins as _baton_builtins\nfor _baton_name, _baton_modules in [{}]:\n    for _baton_module in _baton_modules:\n        if _baton_name in globals() or hasattr(_baton_builtins, _baton_name):\n            break\n        try:\n            exec('from %s import %s' % (_baton_module, _baton_name))\n        except Exception:\n            pass\n",
+            list.join(", ")
+        ));
+    }
+    out
+}
+
+/// The names the task's Python examples call (`Name(...)`) or reach into (`Name.attr`), in
+/// order of appearance: the ones an example may use without importing them.
+pub fn used_names(probes: &[Probe]) -> Vec<String> {
+    let ident = Regex::new(r"[A-Za-z_]\w*").expect("valid regex");
+    let mut out: Vec<String> = Vec::new();
+    for probe in probes {
+        let sources: Vec<&str> = match &probe.kind {
+            ProbeKind::Script { source } => vec![source],
+            ProbeKind::Session { statements } => statements.iter().map(String::as_str).collect(),
+            ProbeKind::Command { .. } => continue,
+        };
+        for source in sources {
+            for m in ident.find_iter(source) {
+                let before = source[..m.start()].chars().next_back();
+                if before.is_some_and(|c| c == '.' || c.is_alphanumeric() || c == '_') {
+                    continue; // an attribute, or the tail of a number like `1e5`
+                }
+                let name = m.as_str();
+                let after = source[m.end()..].trim_start_matches([' ', '\t']).chars().next();
+                let used = after == Some('(')
+                    || (after == Some('.') && name.starts_with(|c: char| c.is_ascii_uppercase()));
+                if used && !NEVER_IMPORTED.contains(&name) && !out.iter().any(|n| n == name) {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Keywords that look like calls (`not (x)`) and `print`: never the project's names.
+const NEVER_IMPORTED: &[&str] = &[
+    "and", "assert", "async", "await", "elif", "else", "except", "for", "from", "if", "import", "in", "is",
+    "lambda", "not", "or", "print", "return", "while", "with", "yield",
+];
+
+/// Where the project defines each name, from `(path, line)` matches of top-level `class NAME` or
+/// `def NAME` lines: per name, up to three modules of the project's `packages`, shallowest first.
+/// Test and example code is left out; names no module defines are dropped.
+pub fn definition_modules(
+    names: &[String],
+    definitions: &[(String, String)],
+    packages: &[String],
+) -> Vec<(String, Vec<String>)> {
+    let def = Regex::new(r"^(?:class|def)\s+([A-Za-z_]\w*)").expect("valid regex");
+    let mut out = Vec::new();
+    for name in names {
+        let mut modules: Vec<String> = definitions
+            .iter()
+            .filter(|(_, line)| def.captures(line).is_some_and(|c| &c[1] == name))
+            .filter_map(|(path, _)| module_of(path, packages))
+            .collect();
+        modules.sort_by_key(|m| (m.matches('.').count(), m.clone()));
+        modules.dedup();
+        modules.truncate(3);
+        if !modules.is_empty() {
+            out.push((name.clone(), modules));
+        }
+    }
+    out
+}
+
+/// `pkg/sub/mod.py` (or under `src/`) as `pkg.sub.mod`, when `pkg` is one of the project's
+/// packages and no part of the path is test code.
+fn module_of(path: &str, packages: &[String]) -> Option<String> {
+    let path = path.strip_prefix("src/").unwrap_or(path).strip_suffix(".py")?;
+    let path = path.strip_suffix("/__init__").unwrap_or(path);
+    let parts: Vec<&str> = path.split('/').collect();
+    let test_code = |p: &&str| {
+        matches!(*p, "tests" | "test" | "testing" | "conftest")
+            || p.starts_with("test_")
+            || p.ends_with("_test")
+    };
+    if !packages.iter().any(|p| p == parts[0])
+        || parts.iter().any(test_code)
+        || !parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return None;
+    }
+    Some(parts.join("."))
 }
 
 /// The top-level Python packages of a tree (a directory at the root, or under `src/`, with an
@@ -493,6 +665,23 @@ mod tests {
     }
 
     #[test]
+    fn calls_quoted_inline_in_the_prose_become_one_session() {
+        let task = "`Permutation` fails\n\nCalling `Permutation([[0,1],[0,1]])` raises a `ValueError`; so does \
+                    `Permutation([[0,1],[0,1]])` again and `x.f(1).args[0]`.\n\
+                    Not these: `f(` cut off, `x = f(1)`, `a) (b`, `make_hashable`.\n\
+                    ```python\nprint(`g(1)`)\n```\n";
+        let probes = extract_probes(task);
+        let inline = probes.iter().find(|p| p.name.contains("inline")).expect("an inline probe");
+        assert_eq!(
+            inline.kind,
+            ProbeKind::Session {
+                statements: vec!["Permutation([[0,1],[0,1]])".into(), "x.f(1).args[0]".into()]
+            }
+        );
+        assert_eq!(inline.shown, [None, None]);
+    }
+
+    #[test]
     fn tracebacks_output_and_shell_blocks_are_not_scripts() {
         for body in [
             "Traceback (most recent call last):\n  File \"x\"",
@@ -523,7 +712,7 @@ mod tests {
                 "len(a)".into(),
                 "sqrt(16)".into(),
             ],
-            &preamble(&["math".into()]),
+            &preamble(&["math".into()], &[]),
         );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("d.py");
@@ -538,6 +727,73 @@ mod tests {
             ["", "IndexError: list index out of range", "its q", "2", "4.0"],
             "{driver}"
         );
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+
+    #[test]
+    fn names_the_examples_use_are_found_where_the_project_defines_them() {
+        let probes = extract_probes(
+            "```python\nfrom pkg import top\nx = Thing(top())\nprint(Other.make(1), len(x))\nif not (x): pass\n```\n",
+        );
+        assert_eq!(used_names(&probes), ["Thing", "top", "Other", "len"]);
+        let definitions = [
+            ("pkg/deep/mod.py".to_owned(), "class Thing(Base):".to_owned()),
+            ("pkg/a.py".to_owned(), "class Thing:".to_owned()),
+            ("pkg/tests/test_a.py".to_owned(), "class Thing:".to_owned()),
+            ("examples/thing.py".to_owned(), "class Thing:".to_owned()),
+            ("src/pkg/b.py".to_owned(), "def Other():".to_owned()),
+            ("pkg/c.py".to_owned(), "def Others():".to_owned()),
+        ];
+        let packages = vec!["pkg".to_owned()];
+        let names: Vec<String> = ["Thing", "top", "Other"].map(String::from).to_vec();
+        assert_eq!(
+            definition_modules(&names, &definitions, &packages),
+            [
+                ("Thing".to_owned(), vec!["pkg.a".to_owned(), "pkg.deep.mod".to_owned()]),
+                ("Other".to_owned(), vec!["pkg.b".to_owned()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_preamble_imports_only_names_still_missing_from_the_first_module_that_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        };
+        write("pkg/__init__.py", "def top():\n    return 'top'\n");
+        write("pkg/broken.py", "raise ImportError('no')\nclass Thing: pass\n");
+        write("pkg/deep/__init__.py", "");
+        write(
+            "pkg/deep/mod.py",
+            "class Thing:\n    def __repr__(self):\n        return 'Thing!'\ndef top():\n    return 'deep'\ndef len(x):\n    return 'shadowed'\n",
+        );
+        let imports: Vec<(String, Vec<String>)> = [
+            ("Thing", vec!["pkg.broken", "pkg.deep.mod"]),
+            ("top", vec!["pkg.deep.mod"]),
+            ("len", vec!["pkg.deep.mod"]),
+        ]
+        .into_iter()
+        .map(|(n, m)| (n.to_owned(), m.into_iter().map(String::from).collect()))
+        .collect();
+        let driver = session_driver(
+            &["Thing()".into(), "top()".into(), "len([1])".into()],
+            &preamble(&["pkg".into()], &imports),
+        );
+        std::fs::write(dir.path().join("d.py"), &driver).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg("d.py")
+            .current_dir(dir.path())
+            .output()
+            .expect("python3 runs (CI installs it)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(split_statements(&text, 3, dir.path()), ["Thing!", "'top'", "1"], "{driver}\n{text}");
     }
 }
 
