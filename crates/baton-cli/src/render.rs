@@ -283,6 +283,8 @@ pub(crate) fn json(v: &RunView) -> Value {
                         "new_findings": s.new_findings,
                         "lines_changed": s.lines_changed,
                         "tokens_changed": s.tokens_changed,
+                        "complexity_added": s.complexity_added,
+                        "complexity_removed": s.complexity_removed,
                         "protected_edits": s.protected_edits,
                         "tamper": s.tamper,
                     })),

@@ -98,6 +98,12 @@ pub struct CandidateScore {
     /// `baton_rank::edit_tokens`): the size of the edit within its lines.
     #[serde(default)]
     pub tokens_changed: usize,
+    /// Decision points (branches, loops, boolean operators) the change adds, and removes: its
+    /// effect on cyclomatic complexity is the difference.
+    #[serde(default)]
+    pub complexity_added: usize,
+    #[serde(default)]
+    pub complexity_removed: usize,
     /// Tests or protected files the candidate edited (shown, never trusted).
     pub protected_edits: Vec<String>,
     /// Suspicious edits to tests or the evaluator, each naming file and line.

@@ -549,7 +549,7 @@ impl RunContext {
         for (i, slot) in slots.iter().enumerate() {
             let primary = shared.get(&i).copied().unwrap_or(i);
             let own = results.get(&Subject::Candidate(slots[primary].id.clone()));
-            let (normalized, tokens_changed, protected_edits) = match evidence_trees.get(&i) {
+            let (normalized, tokens_changed, complexity, protected_edits) = match evidence_trees.get(&i) {
                 Some((tree, protected_changed)) => {
                     let base_tree = git.tree_of(&self.base).map_err(EngineError::from_git)?;
                     let diff = git.diff_patch(&base_tree, tree).map_err(EngineError::from_git)?;
@@ -557,12 +557,14 @@ impl RunContext {
                     (
                         baton_rank::normalize_patch(&diff),
                         baton_rank::edit_tokens(&diff),
+                        baton_rank::edit_complexity(&diff),
                         protected_changed.clone(),
                     )
                 }
                 None => (
                     String::new(),
                     0,
+                    (0, 0),
                     slot.changes
                         .iter()
                         .filter(|c| protected.is_protected(&c.path))
@@ -593,6 +595,7 @@ impl RunContext {
                     .map(|c| c.added.unwrap_or(1) + c.deleted.unwrap_or(0))
                     .sum(),
                 tokens_changed,
+                complexity,
                 protected_edits,
                 tamper,
                 verified: own.is_some(),

@@ -78,6 +78,31 @@ pub fn edit_tokens(diff: &str) -> usize {
     total + settle(&mut counts)
 }
 
+/// Decision points a diff adds and removes: the branches, loops, handlers and short-circuit
+/// operators that make up cyclomatic complexity (`if`, `elif`, `for`, `while`, `case`,
+/// `catch`, `except`, `and`, `or`, `&&`, `||`), counted in changed lines outside comments.
+/// Language-agnostic and approximate; strings that hold these words count too.
+pub fn edit_complexity(diff: &str) -> (usize, usize) {
+    const WORDS: &[&str] = &["if", "elif", "for", "while", "case", "catch", "except", "and", "or"];
+    let (mut added, mut removed) = (0, 0);
+    for line in diff.lines() {
+        if line.starts_with("+++") || line.starts_with("---") {
+            continue;
+        }
+        let (counter, body) = match line.as_bytes().first() {
+            Some(b'+') => (&mut added, &line[1..]),
+            Some(b'-') => (&mut removed, &line[1..]),
+            _ => continue,
+        };
+        if is_comment(body.trim_start()) {
+            continue;
+        }
+        let words = tokens(body).filter(|t| WORDS.contains(t)).count();
+        *counter += words + body.matches("&&").count() + body.matches("||").count();
+    }
+    (added, removed)
+}
+
 /// Words (letters, digits, `_`) and single other non-space characters.
 fn tokens(line: &str) -> impl Iterator<Item = &str> {
     let mut rest = line;
@@ -112,6 +137,13 @@ mod tests {
         let c = a.replace("n + 1", "n - 1");
         assert_ne!(normalize_patch(a), normalize_patch(&c));
         assert_eq!(normalize_patch(""), "");
+    }
+
+    #[test]
+    fn edit_complexity_counts_decision_points_on_each_side() {
+        let diff = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,4 @@\n-    if a or b:\n+    if a:\n+        for x in xs:\n+            if x and not y: pass\n+    # if this were a branch\n diff --git a/y.rs b/y.rs\n+    while a && (b || c) {}\n-    let formula = 1;\n";
+        assert_eq!(edit_complexity(diff), (7, 2), "if, for, if, and, while, &&, || against if, or");
+        assert_eq!(edit_complexity(""), (0, 0));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use baton_core::{
     Scoreboard, StageComparison, StageKind, StageStatus, Subject, TestChange, plural,
 };
 
-pub use agreement::{edit_tokens, normalize_patch};
+pub use agreement::{edit_complexity, edit_tokens, normalize_patch};
 
 /// What verification and collection learned about one candidate.
 #[derive(Debug, Clone)]
@@ -41,6 +41,9 @@ pub struct CandidateEvidence {
     pub lines_changed: usize,
     /// Tokens removed or added outside protected files ([`edit_tokens`]).
     pub tokens_changed: usize,
+    /// Decision points (branches, loops, boolean operators) the change adds and removes outside
+    /// protected files ([`edit_complexity`]).
+    pub complexity: (usize, usize),
     /// Changed files that are protected (tests, CI, baton's config): shown, not trusted.
     pub protected_edits: Vec<String>,
     pub tamper: Vec<String>,
@@ -373,6 +376,8 @@ pub fn rank(
             files_changed: e.files_changed,
             lines_changed: e.lines_changed,
             tokens_changed: e.tokens_changed,
+            complexity_added: e.complexity.0,
+            complexity_removed: e.complexity.1,
             protected_edits: e.protected_edits.clone(),
             tamper: e.tamper.clone(),
             explanation,
@@ -730,8 +735,18 @@ fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
         out.push(format!("suspicious: {t}"));
     }
     if e.collected {
+        let (more, fewer) = e.complexity;
+        let complexity = match more.cmp(&fewer) {
+            Ordering::Greater => {
+                format!("; {} more decision {}", more - fewer, plural(more - fewer, "point", "points"))
+            }
+            Ordering::Less => {
+                format!("; {} fewer decision {}", fewer - more, plural(fewer - more, "point", "points"))
+            }
+            Ordering::Equal => String::new(),
+        };
         out.push(format!(
-            "{} {}, {} {} changed",
+            "{} {}, {} {} changed{complexity}",
             e.files_changed,
             plural(e.files_changed, "file", "files"),
             e.lines_changed,

@@ -34,6 +34,7 @@ fn cand(n: usize, lines: usize, stages: Vec<StageComparison>) -> CandidateEviden
         files_changed: 1,
         lines_changed: lines,
         tokens_changed: 3 * lines,
+        complexity: (0, 0),
         protected_edits: vec![],
         tamper: vec![],
         verified: true,
@@ -363,10 +364,19 @@ fn equal_line_counts_are_told_apart_by_tokens() {
     use TestChange::*;
     let mut rewrite = cand(1, 2, vec![test_stage(&[("t", Fixed)], true)]);
     rewrite.tokens_changed = 30;
+    rewrite.complexity = (3, 1);
     let mut tweak = cand(2, 2, vec![test_stage(&[("t", Fixed)], true)]);
     tweak.tokens_changed = 2;
+    tweak.complexity = (0, 1);
     let board = rank(&run(), &ProbeContext::default(), &[], &[rewrite, tweak]);
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    assert_eq!((board.candidates[1].complexity_added, board.candidates[1].complexity_removed), (3, 1));
+    assert!(
+        board.candidates[1].explanation.contains(&"1 file, 2 lines changed; 2 more decision points".into())
+    );
+    assert!(
+        board.candidates[0].explanation.contains(&"1 file, 2 lines changed; 1 fewer decision point".into())
+    );
     assert_eq!(
         board.candidates[1].explanation[0],
         "below c2: makes a larger change within as many lines (30 tokens against 2)"

@@ -93,6 +93,8 @@ fn a_recorded_run_reads_back_after_reopening() {
                         files_changed: 2,
                         lines_changed: 6,
                         tokens_changed: 9,
+                        complexity_added: 1,
+                        complexity_removed: 0,
                         protected_edits: vec![],
                         tamper: vec![],
                         explanation: vec!["fixes 1 test".into()],
