@@ -14,6 +14,11 @@
 //! brackets and ` - `, so an id ends at the first space outside brackets after its `::`; a
 //! path with spaces in it is not supported. A module that fails to import is reported as
 //! `ERROR path.py` and kept under that name, so that a candidate breaking an import shows up.
+//!
+//! Tests of pytest plugins run pytest inside pytest (`pytester`), and the report sections
+//! (`= FAILURES =`, `= PASSES =`, ...) show those inner sessions' output. So verbose lines count
+//! only before the first report section, and summary lines only there or after the last
+//! `short test summary info` header, which is the outer session's.
 
 use std::sync::LazyLock;
 
@@ -44,20 +49,44 @@ static LONE_STATUS: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// The header of a report section: `==== FAILURES ====`, `==== short test summary info ====`.
+static SECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^=+ (?P<name>ERRORS|FAILURES|PASSES|warnings summary|short test summary info) =+$")
+        .expect("valid regex")
+});
+
 pub(super) fn parse(log: &str, out: &mut Collector) {
+    let lines: Vec<_> = text::lines(log).collect();
+    let sections: Vec<(usize, bool)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            SECTION.captures(l.as_ref()).map(|c| (i, &c["name"] == "short test summary info"))
+        })
+        .collect();
+    let report_start = sections.first().map_or(lines.len(), |&(i, _)| i);
+    let summary_start = sections.iter().rev().find(|(_, summary)| *summary).map(|&(i, _)| i);
     let mut waiting: Option<String> = None;
-    for line in text::lines(log) {
+    for (i, line) in lines.iter().enumerate() {
         let line = line.as_ref();
         if text::is_omission_marker(line) {
             waiting = None;
             continue;
         }
-        let found = if let Some(c) = LONE_STATUS.captures(line) {
+        // Before the report sections: the session's progress; after its last summary header:
+        // its summary; between them, what tests printed.
+        let progress = i < report_start;
+        if !progress && summary_start.is_none_or(|s| i <= s) {
+            continue;
+        }
+        let found = if let Some(c) = LONE_STATUS.captures(line).filter(|_| progress) {
             waiting.take().map(|id| (id, status_of(&c["status"])))
         } else if let Some(c) = SUMMARY.captures(line).or_else(|| XDIST.captures(line)) {
             let status = &c["status"];
             let id = node_id(&c["rest"]);
             valid_id(id, status).then(|| (id.to_owned(), status_of(status)))
+        } else if !progress {
+            continue;
         } else if let Some(c) = VERBOSE.captures(line) {
             let id = &c["id"];
             (id.contains("::") && valid_id(id, "")).then(|| (id.to_owned(), status_of(&c["status"])))
@@ -268,6 +297,38 @@ PASSED
 FAILED tests/test_a.py::test_c
 ";
         assert_eq!(run(log), [t("tests/test_a.py::test_c", Fail)]);
+    }
+
+    #[test]
+    fn inner_sessions_in_the_report_sections_are_not_the_runs_tests() {
+        let log = "\
+testing/test_plugin.py::test_inner_run PASSED                              [ 50%]
+testing/test_plugin.py::test_other FAILED                                  [100%]
+
+=================================== FAILURES ===================================
+__________________________________ test_other __________________________________
+----------------------------- Captured stdout call -----------------------------
+test_inner.py::test_fails FAILED                                         [100%]
+=========================== short test summary info ============================
+FAILED test_inner.py::test_fails - assert 0
+==================================== PASSES ====================================
+_________________________________ test_inner_run _______________________________
+----------------------------- Captured stdout call -----------------------------
+test_inner.py::test_a PASSED                                             [100%]
+=========================== short test summary info ============================
+PASSED test_inner.py::test_a
+=========================== short test summary info ============================
+PASSED testing/test_plugin.py::test_inner_run
+FAILED testing/test_plugin.py::test_other - assert 1 == 2
+========================= 1 failed, 1 passed in 0.31s ==========================
+";
+        assert_eq!(
+            run(log),
+            [
+                t("testing/test_plugin.py::test_inner_run", Pass),
+                t("testing/test_plugin.py::test_other", Fail)
+            ]
+        );
     }
 
     #[test]
