@@ -171,6 +171,28 @@ fn identical_candidates_are_verified_once() {
 }
 
 #[test]
+fn the_same_python_change_laid_out_differently_is_agreement() {
+    let env = Env::new();
+    // Three candidates fix add() and add a helper: two write the same helper in other layouts,
+    // comments, docstring, quotes and trailing comma; the third's helper does something else.
+    let helper =
+        |name: &str, body: &str| env.agent(name, &format!("{FIX}cat > src/helper.py <<'PY'\n{body}PY\n"));
+    let a = helper("a", "def total(xs):\n    return sum([x for x in xs], start=0) + len('')\n");
+    let b = helper(
+        "b",
+        "def total(xs):\n    \"\"\"Sum them.\"\"\"\n    # start at zero\n    return sum(\n        [x for x in xs],\n        start=0,\n    ) + len(\"\")\n",
+    );
+    let c = helper("c", "def total(xs):\n    return sum([x for x in xs], start=1) + len('')\n");
+    let out = env.baton(&["run", "fix add", "--agent", &a, "--agent", &b, "--agent", &c]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let show = env.show();
+    assert_eq!(show["verifications"], 3, "three different trees");
+    assert_eq!(candidate(&show, "a")["evidence"]["agrees_with"], serde_json::json!(["c2"]));
+    assert_eq!(candidate(&show, "b")["evidence"]["agrees_with"], serde_json::json!(["c1"]));
+    assert_eq!(candidate(&show, "c")["evidence"]["agrees_with"], serde_json::json!([]));
+}
+
+#[test]
 fn a_candidate_that_edits_tests_to_pass_loses_to_an_honest_one() {
     let env = Env::new();
     let honest = env.agent("honest", FIX);

@@ -554,8 +554,9 @@ impl RunContext {
                     let base_tree = git.tree_of(&self.base).map_err(EngineError::from_git)?;
                     let diff = git.diff_patch(&base_tree, tree).map_err(EngineError::from_git)?;
                     let diff = String::from_utf8_lossy(&diff);
+                    let canonical = canonical_sources(&git, &base_tree, tree)?;
                     (
-                        baton_rank::normalize_patch(&diff),
+                        baton_rank::normalize_patch_with(&diff, &canonical),
                         baton_rank::edit_tokens(&diff),
                         baton_rank::edit_complexity(&diff),
                         protected_changed.clone(),
@@ -1006,6 +1007,35 @@ impl RunContext {
         let all = futures_join_all(futures.collect()).await;
         Ok(all.into_iter().collect())
     }
+}
+
+/// A language-aware reading of each changed file baton has a grammar for, as
+/// [`baton_rank::normalize_patch_with`] takes it: the file's canonical text after the change, or
+/// `None` when the change altered no token. Deleted files and files that do not parse on either
+/// side are left to the line-based comparison.
+fn canonical_sources(
+    git: &baton_git::Git,
+    base_tree: &Oid,
+    tree: &Oid,
+) -> Result<HashMap<String, Option<String>>, EngineError> {
+    let mut out = HashMap::new();
+    for change in git.diff_files(base_tree, tree).map_err(EngineError::from_git)? {
+        if !baton_rank::understands(&change.path) {
+            continue;
+        }
+        let read = |rev: &Oid| -> Result<Option<String>, EngineError> {
+            Ok(git
+                .file_at(rev, &change.path)
+                .map_err(EngineError::from_git)?
+                .map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        let Some(after) = read(tree)?.and_then(|t| baton_rank::canonical_source(&change.path, &t)) else {
+            continue;
+        };
+        let before = read(base_tree)?.and_then(|t| baton_rank::canonical_source(&change.path, &t));
+        out.insert(change.path.clone(), (before.as_ref() != Some(&after)).then_some(after));
+    }
+    Ok(out)
 }
 
 /// The modules of the project that define the names the task's Python examples use, so that an

@@ -461,6 +461,13 @@ impl Git {
             .collect())
     }
 
+    /// The content of `path` in a commit or tree; `None` when it has no such file.
+    pub fn file_at(&self, rev: &Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let spec = format!("{}:{path}", rev.as_str());
+        let out = self.output(["cat-file", "blob", spec.as_str()])?;
+        Ok(out.success().then_some(out.stdout))
+    }
+
     /// Lines of a commit's files that match an extended regular expression, as `(path, text)`,
     /// in the files `pathspecs` select (all when empty). No match is an empty list.
     pub fn grep(

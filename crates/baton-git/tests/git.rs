@@ -273,5 +273,10 @@ fn grep_finds_lines_of_a_commit_not_of_the_working_tree() {
         ]
     );
     assert!(git.grep(&head, "^nothing like this$", &[]).unwrap().is_empty());
+    assert_eq!(
+        git.file_at(&head, "pkg/perm.py").unwrap().unwrap(),
+        b"import os\n\nclass Permutation:\n    pass\n"
+    );
+    assert_eq!(git.file_at(&head, "pkg/late.py").unwrap(), None, "not committed");
     assert!(git.grep(&head, "(unclosed", &[]).is_err(), "a bad pattern is an error, not no match");
 }

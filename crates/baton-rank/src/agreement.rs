@@ -1,7 +1,16 @@
+use std::collections::HashMap;
+
 /// Reduces a unified diff to what it changes, so that two agents' patches that differ only in
 /// whitespace, blank lines, comments or hunk placement compare equal: per file, the removed and
 /// added lines with all whitespace taken out, comment-only and blank lines dropped.
 pub fn normalize_patch(diff: &str) -> String {
+    normalize_patch_with(diff, &HashMap::new())
+}
+
+/// [`normalize_patch`], with a language-aware reading of some files: where `canonical` holds a
+/// path, that file's change is its canonical text after the change ([`crate::canonical_source`]),
+/// or, for `None`, nothing (the change altered no token: layout, comments, docstrings).
+pub fn normalize_patch_with(diff: &str, canonical: &HashMap<String, Option<String>>) -> String {
     let mut files: Vec<(String, Vec<String>)> = Vec::new();
     for line in diff.lines() {
         if let Some(rest) = line.strip_prefix("diff --git ") {
@@ -24,6 +33,13 @@ pub fn normalize_patch(diff: &str) -> String {
         }
         lines.push(format!("{sign}{squeezed}"));
     }
+    for (path, lines) in &mut files {
+        match canonical.get(path.as_str()) {
+            Some(Some(text)) => *lines = vec![format!("={text}")],
+            Some(None) => lines.clear(),
+            None => {}
+        }
+    }
     files.retain(|(_, l)| !l.is_empty());
     files.sort();
     let mut out = String::new();
@@ -43,7 +59,6 @@ pub fn normalize_patch(diff: &str) -> String {
 /// both sides share. Renaming one variable in a line counts 2, however long the line; comments,
 /// blank lines and whitespace count nothing, as in [`normalize_patch`].
 pub fn edit_tokens(diff: &str) -> usize {
-    use std::collections::HashMap;
     let mut total = 0;
     // token -> (removed, added) counts of the current file
     let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
@@ -137,6 +152,18 @@ mod tests {
         let c = a.replace("n + 1", "n - 1");
         assert_ne!(normalize_patch(a), normalize_patch(&c));
         assert_eq!(normalize_patch(""), "");
+    }
+
+    #[test]
+    fn a_canonical_reading_replaces_a_files_lines() {
+        let a = "diff --git a/x.py b/x.py\n@@ -1 +1 @@\n-f(a)\n+f(a, b)\ndiff --git a/y.txt b/y.txt\n@@ -1 +1 @@\n-1\n+2\n";
+        let b = "diff --git a/x.py b/x.py\n@@ -1 +1,2 @@\n-f(a)\n+f(a,\n+  b)\ndiff --git a/y.txt b/y.txt\n@@ -1 +1 @@\n-1\n+2\n";
+        assert_ne!(normalize_patch(a), normalize_patch(b), "lines differ");
+        let canonical = HashMap::from([("x.py".to_owned(), Some("f ( a , b )".to_owned()))]);
+        assert_eq!(normalize_patch_with(a, &canonical), normalize_patch_with(b, &canonical));
+        assert_eq!(normalize_patch_with(a, &canonical), "x.py\n=f ( a , b )\ny.txt\n-1\n+2\n");
+        let unchanged = HashMap::from([("x.py".to_owned(), None)]);
+        assert_eq!(normalize_patch_with(a, &unchanged), "y.txt\n-1\n+2\n");
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!    winner, and the scoreboard says which gate stopped each one.
 
 mod agreement;
+mod syntax;
 
 use std::cmp::Ordering;
 
@@ -25,7 +26,8 @@ use baton_core::{
     Scoreboard, StageComparison, StageKind, StageStatus, Subject, TestChange, plural,
 };
 
-pub use agreement::{edit_complexity, edit_tokens, normalize_patch};
+pub use agreement::{edit_complexity, edit_tokens, normalize_patch, normalize_patch_with};
+pub use syntax::{canonical_source, understands};
 
 /// What verification and collection learned about one candidate.
 #[derive(Debug, Clone)]
