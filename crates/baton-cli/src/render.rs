@@ -1,6 +1,6 @@
 //! The scoreboard, as text for people and as JSON for scripts.
 
-use baton_core::{CandidateScore, Decision, RunStatus, StageResult, Subject, plural};
+use baton_core::{CandidateScore, Confidence, Decision, RunStatus, StageResult, Subject, plural};
 use baton_store::{CandidateRow, RunRow};
 use serde_json::{Value, json};
 
@@ -139,6 +139,20 @@ pub(crate) fn text(v: &RunView) -> String {
             let agent =
                 v.candidates.iter().find(|c| &c.id == candidate).map(|c| c.agent.as_str()).unwrap_or("");
             out.push_str(&format!("winner: {candidate} ({agent}): {reason}\n"));
+            if let Some(d) = r.scoreboard.as_ref().and_then(|b| b.decided_by.as_ref())
+                && d.confidence != Confidence::High
+            {
+                out.push_str(&format!(
+                    "confidence: {} (decided by {}: {})\n",
+                    d.confidence.as_str(),
+                    d.evidence.replace('_', " "),
+                    match d.confidence {
+                        Confidence::Medium => "how the code behaves, not tests that tell right from wrong",
+                        _ =>
+                            "nothing that ran told the best candidates apart; read the change before merging",
+                    }
+                ));
+            }
         }
         Some(Decision::NoWinner { reason }) => out.push_str(&format!("no winner: {reason}\n")),
         None => out.push_str(&match r.status {
@@ -304,6 +318,7 @@ pub(crate) fn json(v: &RunView) -> Value {
         "target_branch": r.target_branch,
         "winner": r.winner,
         "decision": r.scoreboard.as_ref().map(|b| serde_json::to_value(&b.decision).unwrap_or(Value::Null)),
+        "decided_by": r.scoreboard.as_ref().and_then(|b| b.decided_by.as_ref()),
         "verifications": v.verifications(),
         "matrix": r.scoreboard.as_ref().map(|b| serde_json::to_value(&b.matrix).unwrap_or(Value::Null)),
         "merged_commit": r.merged_commit,

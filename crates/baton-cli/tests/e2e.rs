@@ -504,6 +504,8 @@ fn demo_picks_the_minimal_correct_fix() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("winner: c1 (minimal-fix)"), "{stdout}");
+    // Both fixes pass every test; only size separates them, and the scoreboard says so.
+    assert!(stdout.contains("confidence: low (decided by size:"), "{stdout}");
     let show = env.baton_in(&dir.join("sample"), &["show", "--json"]);
     let show: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     let place = |agent: &str| candidate(&show, agent)["rank"].as_u64().unwrap();
@@ -519,6 +521,7 @@ fn demo_picks_the_minimal_correct_fix() {
         "{tamper}"
     );
     assert_eq!(candidate(&show, "hangs")["outcome"]["outcome"], "timed_out");
+    assert_eq!(show["decided_by"], serde_json::json!({"evidence": "size", "confidence": "low"}));
     // The test editor only deleted and weakened tests: its file adds no test to the matrix.
     assert_eq!(show["matrix"], serde_json::json!([]), "{:#}", show["matrix"]);
 }

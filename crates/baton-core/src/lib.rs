@@ -21,7 +21,9 @@ pub use evidence::{
 pub use exit::ExitCode;
 pub use ids::{CandidateId, IdError, RunId};
 pub use outcome::{AgentOutcome, TimeoutKind};
-pub use scoreboard::{CandidateScore, Decision, Gate, GateName, MatrixCell, MatrixRow, Scoreboard};
+pub use scoreboard::{
+    CandidateScore, Confidence, DecidedBy, Decision, Gate, GateName, MatrixCell, MatrixRow, Scoreboard,
+};
 pub use task::Task;
 
 /// One line of text in the plural form that fits `n`: `plural(1, "file", "files")`.

@@ -139,6 +139,40 @@ pub struct Scoreboard {
     /// The tests candidates wrote, run on the base and on every candidate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matrix: Vec<MatrixRow>,
+    /// With a winner: the evidence that put it above the next candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
+}
+
+/// What separated a winner from the candidate below it, and how much that is worth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedBy {
+    /// The ranking key, e.g. `gates`, `broken`, `fixed`, `example_changed`, `size`.
+    pub evidence: String,
+    pub confidence: Confidence,
+}
+
+/// How strongly the deciding evidence speaks for the winner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Running code separated them: gates, tests fixed or broken, the task's shown outputs,
+    /// other candidates' tests, review stages.
+    High,
+    /// Behaviour, not correctness: its own tests, a changed example, agreement with others.
+    Medium,
+    /// Only the size of the change, textual agreement or the order of the plan.
+    Low,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::High => "high",
+            Confidence::Medium => "medium",
+            Confidence::Low => "low",
+        }
+    }
 }
 
 /// One set of tests written by one or more candidates, run everywhere.

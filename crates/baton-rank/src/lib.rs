@@ -22,8 +22,8 @@ mod syntax;
 use std::cmp::Ordering;
 
 use baton_core::{
-    AgentOutcome, CandidateId, CandidateScore, Decision, Gate, GateName, MatrixRow, ProbeOutcome, RunId,
-    Scoreboard, StageComparison, StageKind, StageStatus, Subject, TestChange, plural,
+    AgentOutcome, CandidateId, CandidateScore, Confidence, DecidedBy, Decision, Gate, GateName, MatrixRow,
+    ProbeOutcome, RunId, Scoreboard, StageComparison, StageKind, StageStatus, Subject, TestChange, plural,
 };
 
 pub use agreement::{edit_complexity, edit_tokens, normalize_patch, normalize_patch_with};
@@ -349,7 +349,7 @@ pub fn rank(
             explanation.push(format!("not eligible, failed \"{}\": {}", failed.gate.as_str(), failed.detail));
         } else if pos > 0 {
             let above = order[pos - 1];
-            let (_, why) = compare(&candidates[above], &ms[above], e, m);
+            let (_, why, _) = compare(&candidates[above], &ms[above], e, m);
             explanation.push(format!("below {}: {why}", candidates[above].id));
         }
         explanation.extend(evidence_lines(e, m));
@@ -439,7 +439,24 @@ pub fn rank(
         Some(_) => Decision::NoWinner { reason: no_winner_reason(&scores) },
         None => Decision::NoWinner { reason: "the run has no candidates".into() },
     };
-    Scoreboard { run: run.clone(), decision, candidates: scores, matrix: matrix.to_vec() }
+    // Against the best eligible candidate with a different change: the same change twice
+    // needs no deciding.
+    let decided_by = decision.winner().map(|_| {
+        let top = order[0];
+        let rival = order[1..]
+            .iter()
+            .copied()
+            .find(|&i| eligible(i) && !ms[top].agrees_with.contains(&candidates[i].id));
+        match rival {
+            Some(b) => {
+                let (_, _, k) = compare(&candidates[top], &ms[top], &candidates[b], &ms[b]);
+                let (name, confidence) = KEYS.get(k).copied().unwrap_or(("plan_order", Confidence::Low));
+                DecidedBy { evidence: name.to_owned(), confidence }
+            }
+            None => DecidedBy { evidence: "gates".into(), confidence: Confidence::High },
+        }
+    });
+    Scoreboard { run: run.clone(), decision, candidates: scores, matrix: matrix.to_vec(), decided_by }
 }
 
 /// The gates in the order they are checked.
@@ -534,7 +551,35 @@ fn absolute_gates(e: &CandidateEvidence, m: &Metrics) -> Vec<Gate> {
 
 /// Orders two eligible (or two ineligible) candidates; `Less` means `a` ranks higher. The
 /// string says why the lower one is lower, for its explanation.
-fn compare(a: &CandidateEvidence, ma: &Metrics, b: &CandidateEvidence, mb: &Metrics) -> (Ordering, String) {
+/// The ranking keys in the order `compare` weighs them, by name, with the confidence a decision
+/// on each one deserves.
+const KEYS: [(&str, Confidence); 16] = [
+    ("broken", Confidence::High),
+    ("fixed", Confidence::High),
+    ("others_tests", Confidence::High),
+    ("shown_output", Confidence::High),
+    ("example_errors", Confidence::High),
+    ("matrix_broken", Confidence::High),
+    ("stages", Confidence::High),
+    ("findings", Confidence::High),
+    ("new_failing", Confidence::High),
+    ("own_tests", Confidence::Medium),
+    ("example_changed", Confidence::Medium),
+    ("same_behaviour", Confidence::Medium),
+    ("same_results", Confidence::Medium),
+    ("size", Confidence::Low),
+    ("tokens", Confidence::Low),
+    ("same_change", Confidence::Low),
+];
+
+/// Orders `a` against `b` (less is better), with why `b` places below (or `a`, when greater),
+/// and the index in [`KEYS`] of the key that decided (`KEYS.len()` for none: plan order).
+fn compare(
+    a: &CandidateEvidence,
+    ma: &Metrics,
+    b: &CandidateEvidence,
+    mb: &Metrics,
+) -> (Ordering, String, usize) {
     let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
     let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
     let keys: [(Ordering, String); 16] = [
@@ -640,12 +685,12 @@ fn compare(a: &CandidateEvidence, ma: &Metrics, b: &CandidateEvidence, mb: &Metr
             "has fewer other candidates that made the same change".into(),
         ),
     ];
-    for (ord, why) in keys {
+    for (k, (ord, why)) in keys.into_iter().enumerate() {
         if ord != Ordering::Equal {
-            return (ord, why);
+            return (ord, why, k);
         }
     }
-    (Ordering::Equal, "has equal evidence and comes later in the plan".into())
+    (Ordering::Equal, "has equal evidence and comes later in the plan".into(), KEYS.len())
 }
 
 fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {

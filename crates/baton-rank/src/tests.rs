@@ -154,6 +154,11 @@ fn test_evidence_outweighs_size_and_size_outweighs_identical_text() {
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(order, ["c1", "c2", "c3"], "fixing the test outranks a smaller change");
     assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy { evidence: "fixed".into(), confidence: baton_core::Confidence::High }),
+        "against c3, the first different change"
+    );
+    assert_eq!(
         board.decision.winner().map(CandidateId::as_str),
         Some("c1"),
         "the same change twice is no tie"
@@ -380,5 +385,9 @@ fn equal_line_counts_are_told_apart_by_tokens() {
     assert_eq!(
         board.candidates[1].explanation[0],
         "below c2: makes a larger change within as many lines (30 tokens against 2)"
+    );
+    assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy { evidence: "tokens".into(), confidence: baton_core::Confidence::Low })
     );
 }

@@ -100,6 +100,7 @@ fn a_recorded_run_reads_back_after_reopening() {
                         explanation: vec!["fixes 1 test".into()],
                     }],
                     matrix: vec![],
+                    decided_by: None,
                 },
             },
             RunEvent::RunFinished {
