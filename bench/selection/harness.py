@@ -113,6 +113,8 @@ def run_baton(args: argparse.Namespace, inst: dict, envdir: Path, rundir: Path) 
         if pick is None:  # winner given directly as an agent name
             pick = agent_to_candidate(str(winner))
     rec["winner"], rec["pick"] = winner, pick
+    decided = show.get("decided_by") or {}
+    rec["confidence"], rec["decided_by"] = decided.get("confidence"), decided.get("evidence")
     ids = {c["id"] for c in inst["candidates"]}
     if pick is not None and pick not in ids:
         rec["anomaly"] = f"winner maps to unknown candidate {pick!r}"
@@ -251,6 +253,12 @@ def summarize(rows: list[dict], wall: float) -> dict:
         "score_infra_errors": sum(len(r["score_infra_errors"]) for r in rows),
         "kind_differs_from_oracle": kind_mismatch,
         "per_source": per_source,
+        # picks by the confidence baton gave them: how often each kind was right
+        "by_confidence": {
+            level: {"picks": sum(1 for r in rows if r["pick"] and r.get("confidence") == level),
+                    "right": sum(1 for r in rows if r["pick_resolved"] and r.get("confidence") == level)}
+            for level in ("high", "medium", "low")
+        },
     }
 
 
@@ -260,13 +268,14 @@ def pct(x: float | None) -> str:
 
 def print_table(rows: list[dict], s: dict) -> None:
     print()
-    print(f"{'instance':34} {'kind':12} {'pick':7} {'resolved?':9} {'resolving':>9} {'exit':>4} {'baton s':>8} {'verif':>5}")
+    print(f"{'instance':34} {'kind':12} {'pick':7} {'resolved?':9} {'resolving':>9} {'exit':>4} {'baton s':>8} {'verif':>5}  confidence (deciding evidence)")
     for r in rows:
         pick = r["pick"] or ("(abstain)" if r["exit"] == 4 else "(error)" if r["exit"] not in (0, 4) else "-")
         ok = "-" if r["pick"] is None else ("yes" if r["pick_resolved"] else "NO")
         print(f"{r['instance_id']:34} {r['kind']:12} {pick:7} {ok:9} {r['n_resolving']:>4}/{r['n_candidates']:<4} "
               f"{r['exit'] if r['exit'] is not None else 'T/O':>4} {r['seconds']:>8.1f} "
               f"{r['verifications'] if r['verifications'] is not None else 'n/a':>5}"
+              + (f"  {r['confidence']} ({r['decided_by']})" if r.get("confidence") else "")
               + (f"  !! {r['anomaly']}" if r.get("anomaly") else ""))
     n = s["instances"]
     print()
@@ -280,6 +289,8 @@ def print_table(rows: list[dict], s: dict) -> None:
     print(f"abstentions                       {s['abstentions']}   (of which no candidate resolves: {s['abstentions_without_resolving']})")
     print(f"errors                            {s['errors']}" + (f"   {', '.join(s['error_ids'])}" if s["error_ids"] else ""))
     print(f"wall time                         {s['wall_seconds']:.0f} s   (baton: {s['baton_seconds']:.0f} s)")
+    conf = "; ".join(f"{k} {v['right']}/{v['picks']}" for k, v in s["by_confidence"].items() if v["picks"])
+    print(f"picks right, by baton's confidence {conf or 'n/a'}")
     ver = "n/a" if s["verifications"] is None else str(s["verifications"])
     print(f"verifications run vs candidates   {ver} / {s['candidates']}")
     if s["score_infra_errors"]:
