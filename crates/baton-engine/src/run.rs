@@ -549,14 +549,17 @@ impl RunContext {
         for (i, slot) in slots.iter().enumerate() {
             let primary = shared.get(&i).copied().unwrap_or(i);
             let own = results.get(&Subject::Candidate(slots[primary].id.clone()));
-            let (normalized, tokens_changed, complexity, protected_edits) = match evidence_trees.get(&i) {
+            let (normalized, parsed, tokens_changed, complexity, protected_edits) = match evidence_trees
+                .get(&i)
+            {
                 Some((tree, protected_changed)) => {
                     let base_tree = git.tree_of(&self.base).map_err(EngineError::from_git)?;
                     let diff = git.diff_patch(&base_tree, tree).map_err(EngineError::from_git)?;
                     let diff = String::from_utf8_lossy(&diff);
                     let canonical = canonical_sources(&git, &base_tree, tree)?;
                     (
-                        baton_rank::normalize_patch_with(&diff, &canonical),
+                        baton_rank::normalize_patch(&diff),
+                        (!canonical.is_empty()).then(|| baton_rank::normalize_patch_with(&diff, &canonical)),
                         baton_rank::edit_tokens(&diff),
                         baton_rank::edit_complexity(&diff),
                         protected_changed.clone(),
@@ -564,6 +567,7 @@ impl RunContext {
                 }
                 None => (
                     String::new(),
+                    None,
                     0,
                     (0, 0),
                     slot.changes
@@ -604,6 +608,7 @@ impl RunContext {
                 stages: own.map(|(r, _)| baton_verify::compare(&base_results, r)).unwrap_or_default(),
                 probes: own.map(|(_, p)| p.clone()).unwrap_or_default(),
                 normalized_patch: normalized,
+                parsed_patch: parsed,
             });
         }
         let probe_context = baton_rank::ProbeContext {

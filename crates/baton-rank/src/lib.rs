@@ -54,6 +54,11 @@ pub struct CandidateEvidence {
     pub stages: Vec<StageComparison>,
     /// The normalized change to unprotected files (see [`normalize_patch`]).
     pub normalized_patch: String,
+    /// The same with the files a parser reads taken as their token streams
+    /// ([`normalize_patch_with`]); `None` when no changed file was read that way. Two changes are
+    /// the same when either reading says so: the lines one adds and removes, wherever they
+    /// stand, or the tokens of the files as laid out.
+    pub parsed_patch: Option<String>,
     /// What the probes did on this candidate (empty when they did not run).
     pub probes: Vec<ProbeOutcome>,
     /// The candidate whose verification stands for this one's (itself, or the first with an
@@ -254,7 +259,7 @@ pub fn rank(
                 continue;
             }
             let (a, b) = (&candidates[i], &candidates[j]);
-            if !a.normalized_patch.is_empty() && a.normalized_patch == b.normalized_patch {
+            if same_change(a, b) {
                 ms[i].agrees_with.push(b.id.clone());
             } else if a.verified
                 && b.verified
@@ -479,6 +484,11 @@ fn results_differ_from_base(e: &CandidateEvidence) -> bool {
                 !matches!(t.change, TestChange::StillFailing | TestChange::StillPassing | TestChange::Flaky)
             })
     })
+}
+
+fn same_change(a: &CandidateEvidence, b: &CandidateEvidence) -> bool {
+    (!a.normalized_patch.is_empty() && a.normalized_patch == b.normalized_patch)
+        || a.parsed_patch.as_ref().is_some_and(|p| !p.is_empty() && Some(p) == b.parsed_patch.as_ref())
 }
 
 fn usable(e: &CandidateEvidence) -> bool {

@@ -40,6 +40,7 @@ fn cand(n: usize, lines: usize, stages: Vec<StageComparison>) -> CandidateEviden
         verified: true,
         stages,
         normalized_patch: format!("patch {n}"),
+        parsed_patch: None,
         probes: vec![],
         verified_as: Some(CandidateId::nth(n)),
     }
@@ -203,6 +204,15 @@ fn two_different_changes_that_tie_on_everything_are_no_winner() {
         ),
         other => panic!("{other:?}"),
     }
+    // Either reading of the change can make two candidates the same: the lines they add and
+    // remove (wherever they stand), or the tokens of the files.
+    let (mut a3, mut b3) = (a.clone(), b.clone());
+    a3.parsed_patch = Some("x.py\n=f ( a )".into());
+    b3.parsed_patch = Some("x.py\n=f ( a )".into());
+    assert_eq!(
+        rank(&run(), &ProbeContext::default(), &[], &[a3, b3]).decision.winner().map(CandidateId::as_str),
+        Some("c1")
+    );
     // The same change twice is agreement, not a tie.
     let (mut a2, mut b2) = (a, b);
     a2.normalized_patch = "same".into();
