@@ -4,17 +4,19 @@
 //!
 //! 1. **Gates.** A candidate is eligible when its agent finished, it changed something other
 //!    than protected files, its change was collected, its setup and build stages pass, nothing
-//!    in its diff weakens the tests or the runner (tamper flags), and it breaks no more of the
-//!    base's passing tests than the best candidate does.
+//!    in its diff weakens the tests or the runner (tamper flags), where some candidate changes
+//!    what the task's examples do it does too, and it breaks no more of the base's passing tests
+//!    than the best candidate still in.
 //! 2. **Evidence**, in order, each deciding only when the ones before tie: fewer broken tests;
-//!    more tests fixed (failing on the base, passing here); fewer stages that got worse than on
-//!    the base; fewer new tests failing; the task's examples (probes); the tests other
-//!    candidates wrote (the matrix); more candidates with the same test results; a smaller
-//!    change (in lines, then in tokens); last, more candidates that made the same change (after normalizing whitespace and
-//!    comments), which is weak evidence where agents share a model and repeat its mistakes.
+//!    more tests fixed (failing on the base, passing here); the tests other candidates wrote (the
+//!    matrix); the task's examples (probes); fewer stages that got worse than on the base; fewer
+//!    new findings and failing new tests; more candidates with the same behaviour and test
+//!    results; a smaller change (in lines, then in tokens); last, more candidates that made the
+//!    same change, which is weak evidence where agents share a model and repeat its mistakes.
 //! 3. **Decision.** The first eligible candidate wins, unless it breaks tests that pass on the
-//!    base (then every candidate does, and none is fit to merge). With none eligible there is no
-//!    winner, and the scoreboard says which gate stopped each one.
+//!    base and no different change breaks them alike (then none is fit to merge), or it ties
+//!    with a different change. With none eligible there is no winner, and the scoreboard says
+//!    which gate stopped each one. A winner carries what decided it and how much that is worth.
 
 mod agreement;
 mod syntax;
@@ -404,6 +406,25 @@ pub fn rank(
         }
         _ => false,
     };
+    // Tests the best candidate breaks that a different change, making the examples behave the
+    // same, breaks alike: independent fixes that agree on the new behaviour and on what it
+    // breaks point to tests that assert the old behaviour, not to a mistake.
+    let pinned = order.first().and_then(|&top| {
+        let mt = &ms[top];
+        if mt.broken.is_empty() || !mt.changes_a_working_example {
+            return None;
+        }
+        order[1..]
+            .iter()
+            .find(|&&i| {
+                eligible(i)
+                    && !mt.agrees_with.contains(&candidates[i].id)
+                    && ms[i].changes_a_working_example
+                    && ms[i].behaviour_signature == mt.behaviour_signature
+                    && ms[i].broken == mt.broken
+            })
+            .map(|&i| candidates[i].id.clone())
+    });
     let decision = match scores.first() {
         Some(top) if top.eligible && tie => Decision::NoWinner {
             reason: format!(
@@ -414,22 +435,18 @@ pub fn rank(
         Some(_) if examples_unchanged => Decision::NoWinner {
             reason: "no eligible candidate changes what the task's examples do on the base".into(),
         },
-        Some(top)
-            if top.eligible && !top.broken.is_empty() && pinned_by(top, &scores, &ms, &order).is_none() =>
-        {
-            Decision::NoWinner {
-                reason: format!(
-                    "the best candidate, {}, breaks {} {} that {} on the base",
-                    top.id,
-                    top.broken.len(),
-                    plural(top.broken.len(), "test", "tests"),
-                    plural(top.broken.len(), "passes", "pass")
-                ),
-            }
-        }
+        Some(top) if top.eligible && !top.broken.is_empty() && pinned.is_none() => Decision::NoWinner {
+            reason: format!(
+                "the best candidate, {}, breaks {} {} that {} on the base",
+                top.id,
+                top.broken.len(),
+                plural(top.broken.len(), "test", "tests"),
+                plural(top.broken.len(), "passes", "pass")
+            ),
+        },
         Some(top) if top.eligible => {
             let mut reason = winner_reason(top, scores.get(1));
-            if let Some(other) = pinned_by(top, &scores, &ms, &order) {
+            if let Some(other) = &pinned {
                 reason.push_str(&format!(
                     "; it breaks {} that {} on the base, as {other} does, which changes the task's examples \
                      the same way with a different change: {} likely {} the behaviour the task asks to change",
@@ -454,8 +471,7 @@ pub fn rank(
             .find(|&i| eligible(i) && !ms[top].agrees_with.contains(&candidates[i].id));
         match rival {
             Some(b) => {
-                let (_, _, k) = compare(&candidates[top], &ms[top], &candidates[b], &ms[b]);
-                let (name, confidence) = KEYS.get(k).copied().unwrap_or(("plan_order", Confidence::Low));
+                let (_, _, (name, confidence)) = compare(&candidates[top], &ms[top], &candidates[b], &ms[b]);
                 DecidedBy { evidence: name.to_owned(), confidence }
             }
             None => DecidedBy { evidence: "gates".into(), confidence: Confidence::High },
@@ -559,41 +575,26 @@ fn absolute_gates(e: &CandidateEvidence, m: &Metrics) -> Vec<Gate> {
     gates
 }
 
-/// Orders two eligible (or two ineligible) candidates; `Less` means `a` ranks higher. The
-/// string says why the lower one is lower, for its explanation.
-/// The ranking keys in the order `compare` weighs them, by name, with the confidence a decision
-/// on each one deserves.
-const KEYS: [(&str, Confidence); 16] = [
-    ("broken", Confidence::High),
-    ("fixed", Confidence::High),
-    ("others_tests", Confidence::High),
-    ("shown_output", Confidence::High),
-    ("example_errors", Confidence::High),
-    ("matrix_broken", Confidence::High),
-    ("stages", Confidence::High),
-    ("findings", Confidence::High),
-    ("new_failing", Confidence::High),
-    ("own_tests", Confidence::Medium),
-    ("example_changed", Confidence::Medium),
-    ("same_behaviour", Confidence::Medium),
-    ("same_results", Confidence::Medium),
-    ("size", Confidence::Low),
-    ("tokens", Confidence::Low),
-    ("same_change", Confidence::Low),
-];
+/// What decided between two candidates: a ranking key's name and what a decision on it is worth.
+type Key = (&'static str, Confidence);
 
-/// Orders `a` against `b` (less is better), with why `b` places below (or `a`, when greater),
-/// and the index in [`KEYS`] of the key that decided (`KEYS.len()` for none: plan order).
+/// Two candidates with equal evidence, placed by the order of the plan.
+const PLAN_ORDER: Key = ("plan_order", Confidence::Low);
+
+/// Orders two eligible (or two ineligible) candidates; `Less` means `a` ranks higher. The
+/// string says why the lower one is lower, for its explanation; the key is the one that decided.
 fn compare(
     a: &CandidateEvidence,
     ma: &Metrics,
     b: &CandidateEvidence,
     mb: &Metrics,
-) -> (Ordering, String, usize) {
+) -> (Ordering, String, Key) {
     let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
     let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
-    let keys: [(Ordering, String); 16] = [
+    use Confidence::{High, Low, Medium};
+    let keys: [(Key, Ordering, String); 16] = [
         (
+            ("broken", High),
             ma.broken.len().cmp(&mb.broken.len()),
             format!(
                 "breaks more tests ({} against {})",
@@ -602,6 +603,7 @@ fn compare(
             ),
         ),
         (
+            ("fixed", High),
             mb.fixed.len().cmp(&ma.fixed.len()),
             format!(
                 "fixes fewer tests ({} against {})",
@@ -610,6 +612,7 @@ fn compare(
             ),
         ),
         (
+            ("others_tests", High),
             mb.matrix_fixed_others.cmp(&ma.matrix_fixed_others),
             format!(
                 "passes fewer of the tests other candidates wrote that fail on the base ({} against {})",
@@ -618,6 +621,7 @@ fn compare(
             ),
         ),
         (
+            ("shown_output", High),
             mb.probe_matches.cmp(&ma.probe_matches),
             format!(
                 "matches fewer of the outputs the task shows ({} against {})",
@@ -626,6 +630,7 @@ fn compare(
             ),
         ),
         (
+            ("example_errors", High),
             ma.probe_new_errors.cmp(&mb.probe_new_errors),
             format!(
                 "raises new errors in more of the task's examples ({})",
@@ -633,6 +638,7 @@ fn compare(
             ),
         ),
         (
+            ("matrix_broken", High),
             ma.matrix_broken.cmp(&mb.matrix_broken),
             format!(
                 "fails more of the candidates' tests that pass on the base ({})",
@@ -640,6 +646,7 @@ fn compare(
             ),
         ),
         (
+            ("stages", High),
             ma.regressed_stages.len().cmp(&mb.regressed_stages.len()),
             format!(
                 "has more stages that got worse than on the base ({})",
@@ -647,6 +654,7 @@ fn compare(
             ),
         ),
         (
+            ("findings", High),
             ma.new_findings.len().cmp(&mb.new_findings.len()),
             format!(
                 "adds more lint or security findings ({} against {})",
@@ -654,24 +662,29 @@ fn compare(
                 ma.new_findings.len().min(mb.new_findings.len())
             ),
         ),
-        (ma.new_failing.cmp(&mb.new_failing), "has more failing new tests".into()),
+        (("new_failing", High), ma.new_failing.cmp(&mb.new_failing), "has more failing new tests".into()),
         (
+            ("own_tests", Medium),
             mb.matrix_fixed_own.cmp(&ma.matrix_fixed_own),
             "passes fewer of its own new tests that fail on the base".into(),
         ),
         (
+            ("example_changed", Medium),
             changed(mb).cmp(&changed(ma)),
             "leaves the behaviour of the task's examples as it is on the base".into(),
         ),
         (
+            ("same_behaviour", Medium),
             mb.same_behaviour_as.len().cmp(&ma.same_behaviour_as.len()),
             "has fewer other candidates whose examples behave the same".into(),
         ),
         (
+            ("same_results", Medium),
             mb.same_results_as.len().cmp(&ma.same_results_as.len()),
             "has fewer other candidates with the same test results".into(),
         ),
         (
+            ("size", Low),
             a.lines_changed.cmp(&b.lines_changed),
             format!(
                 "makes a larger change ({} against {})",
@@ -681,6 +694,7 @@ fn compare(
         ),
         // Equal line counts hide edits of different size: `x` for `y` against a rewritten line.
         (
+            ("tokens", Low),
             a.tokens_changed.cmp(&b.tokens_changed),
             format!(
                 "makes a larger change within as many lines ({} against {})",
@@ -691,16 +705,17 @@ fn compare(
         // Identical text is the weakest agreement: agents that share a model repeat each other's
         // mistakes, so it only breaks ties.
         (
+            ("same_change", Low),
             mb.agrees_with.len().cmp(&ma.agrees_with.len()),
             "has fewer other candidates that made the same change".into(),
         ),
     ];
-    for (k, (ord, why)) in keys.into_iter().enumerate() {
+    for (key, ord, why) in keys {
         if ord != Ordering::Equal {
-            return (ord, why, k);
+            return (ord, why, key);
         }
     }
-    (Ordering::Equal, "has equal evidence and comes later in the plan".into(), KEYS.len())
+    (Ordering::Equal, "has equal evidence and comes later in the plan".into(), PLAN_ORDER)
 }
 
 fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
@@ -792,15 +807,12 @@ fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
         out.push(format!("suspicious: {t}"));
     }
     if e.collected {
-        let (more, fewer) = e.complexity;
-        let complexity = match more.cmp(&fewer) {
-            Ordering::Greater => {
-                format!("; {} more decision {}", more - fewer, plural(more - fewer, "point", "points"))
-            }
-            Ordering::Less => {
-                format!("; {} fewer decision {}", fewer - more, plural(fewer - more, "point", "points"))
-            }
-            Ordering::Equal => String::new(),
+        let (added, removed) = e.complexity;
+        let (n, word) = if added >= removed { (added - removed, "more") } else { (removed - added, "fewer") };
+        let complexity = if n == 0 {
+            String::new()
+        } else {
+            format!("; {n} {word} decision {}", plural(n, "point", "points"))
         };
         out.push(format!(
             "{} {}, {} {} changed{complexity}",
@@ -836,34 +848,6 @@ fn strip_below(explanation: &[String]) -> String {
         .and_then(|l| l.split_once(": "))
         .map(|(_, why)| why.to_owned())
         .unwrap_or_else(|| "less evidence".into())
-}
-
-/// For a top candidate that breaks tests and changes the task's examples: another eligible
-/// candidate, with a different change, that breaks the same tests and makes the examples behave
-/// the same. Independent fixes that agree on the new behaviour and on what it breaks point to
-/// tests that assert the old behaviour, not to a mistake.
-fn pinned_by(
-    top: &CandidateScore,
-    scores: &[CandidateScore],
-    ms: &[Metrics],
-    order: &[usize],
-) -> Option<CandidateId> {
-    let metrics_of = |id: &CandidateId| scores.iter().position(|s| &s.id == id).map(|pos| &ms[order[pos]]);
-    let mt = metrics_of(&top.id)?;
-    if top.broken.is_empty() || !mt.changes_a_working_example {
-        return None;
-    }
-    scores
-        .iter()
-        .filter(|s| s.id != top.id && s.eligible && !top.agrees_with.contains(&s.id))
-        .find(|s| {
-            metrics_of(&s.id).is_some_and(|m| {
-                m.changes_a_working_example
-                    && m.behaviour_signature == mt.behaviour_signature
-                    && m.broken == mt.broken
-            })
-        })
-        .map(|s| s.id.clone())
 }
 
 fn no_winner_reason(scores: &[CandidateScore]) -> String {
