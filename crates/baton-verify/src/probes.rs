@@ -331,6 +331,7 @@ impl ProbeRunner {
         let dir = artifacts.join(subject.to_string());
         let _ = std::fs::create_dir_all(&dir);
         let mut out = Vec::new();
+        let preamble = preamble(&self.packages, &self.imports);
         for (i, probe) in self.probes.iter().enumerate() {
             if cancel.is_cancelled() {
                 break;
@@ -339,19 +340,11 @@ impl ProbeRunner {
             let script = match &probe.kind {
                 ProbeKind::Command { run } => run.clone(),
                 ProbeKind::Script { source } => {
-                    let file = write_script(
-                        &dir,
-                        i,
-                        &script_driver(source, &preamble(&self.packages, &self.imports)),
-                    );
+                    let file = write_script(&dir, i, &script_driver(source, &preamble));
                     format!("{} {}", self.python, shell_quote(&file))
                 }
                 ProbeKind::Session { statements } => {
-                    let file = write_script(
-                        &dir,
-                        i,
-                        &session_driver(statements, &preamble(&self.packages, &self.imports)),
-                    );
+                    let file = write_script(&dir, i, &session_driver(statements, &preamble));
                     format!("{} {}", self.python, shell_quote(&file))
                 }
             };
@@ -626,6 +619,17 @@ fn split_statements(text: &str, n: usize, workspace: &Path) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Runs a driver with `python3` (which CI installs) from `dir`, as probes run from the
+    /// workspace's root.
+    pub(super) fn run_driver(dir: &Path, driver: &str) -> std::process::Output {
+        std::fs::write(dir.join("driver.py"), driver).unwrap();
+        std::process::Command::new("python3")
+            .arg("driver.py")
+            .current_dir(dir)
+            .output()
+            .expect("python3 runs (CI installs it)")
+    }
+
     #[test]
     fn the_script_driver_shows_expression_values_and_stops_at_an_exception() {
         let driver = script_driver(
@@ -633,12 +637,7 @@ mod tests {
             "",
         );
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("s.py");
-        std::fs::write(&file, &driver).unwrap();
-        let Ok(out) = std::process::Command::new("python3").arg(&file).output() else {
-            eprintln!("skipped: python3 is not installed");
-            return;
-        };
+        let out = run_driver(dir.path(), &driver);
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "6\nhi\nIndexError: list index out of range\n",
@@ -715,12 +714,7 @@ mod tests {
             &preamble(&["math".into()], &[]),
         );
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("d.py");
-        std::fs::write(&file, &driver).unwrap();
-        let Ok(out) = std::process::Command::new("python3").arg(&file).output() else {
-            eprintln!("skipped: python3 is not installed");
-            return;
-        };
+        let out = run_driver(dir.path(), &driver);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             split_statements(&text, 5, dir.path()),
@@ -786,12 +780,7 @@ mod import_tests {
             &["Thing()".into(), "top()".into(), "len([1])".into()],
             &preamble(&["pkg".into()], &imports),
         );
-        std::fs::write(dir.path().join("d.py"), &driver).unwrap();
-        let out = std::process::Command::new("python3")
-            .arg("d.py")
-            .current_dir(dir.path())
-            .output()
-            .expect("python3 runs (CI installs it)");
+        let out = tests::run_driver(dir.path(), &driver);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(split_statements(&text, 3, dir.path()), ["Thing!", "'top'", "1"], "{driver}\n{text}");
     }
