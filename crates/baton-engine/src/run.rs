@@ -546,6 +546,9 @@ impl RunContext {
         // Rank.
         let (base_results, base_probes) = results.get(&Subject::Base).cloned().unwrap_or_default();
         let mut evidence = Vec::with_capacity(slots.len());
+        let base_tree = git.tree_of(&self.base).map_err(EngineError::from_git)?;
+        // The base's files as a parser reads them, shared by every candidate that changed them.
+        let mut base_sources: HashMap<String, Option<String>> = HashMap::new();
         for (i, slot) in slots.iter().enumerate() {
             let primary = shared.get(&i).copied().unwrap_or(i);
             let own = results.get(&Subject::Candidate(slots[primary].id.clone()));
@@ -553,10 +556,9 @@ impl RunContext {
                 .get(&i)
             {
                 Some((tree, protected_changed)) => {
-                    let base_tree = git.tree_of(&self.base).map_err(EngineError::from_git)?;
                     let diff = git.diff_patch(&base_tree, tree).map_err(EngineError::from_git)?;
                     let diff = String::from_utf8_lossy(&diff);
-                    let canonical = canonical_sources(&git, &base_tree, tree)?;
+                    let canonical = canonical_sources(&git, &base_tree, tree, &mut base_sources)?;
                     (
                         baton_rank::normalize_patch(&diff),
                         (!canonical.is_empty()).then(|| baton_rank::normalize_patch_with(&diff, &canonical)),
@@ -1021,11 +1023,13 @@ impl RunContext {
 /// A language-aware reading of each changed file baton has a grammar for, as
 /// [`baton_rank::normalize_patch_with`] takes it: the file's canonical text after the change, or
 /// `None` when the change altered no token. Deleted files and files that do not parse on either
-/// side are left to the line-based comparison.
+/// side are left to the line-based comparison. `base_sources` keeps the base's files as read, for
+/// the next candidate.
 fn canonical_sources(
     git: &baton_git::Git,
     base_tree: &Oid,
     tree: &Oid,
+    base_sources: &mut HashMap<String, Option<String>>,
 ) -> Result<HashMap<String, Option<String>>, EngineError> {
     let mut out = HashMap::new();
     for change in git.diff_files(base_tree, tree).map_err(EngineError::from_git)? {
@@ -1041,7 +1045,14 @@ fn canonical_sources(
         let Some(after) = read(tree)?.and_then(|t| baton_rank::canonical_source(&change.path, &t)) else {
             continue;
         };
-        let before = read(base_tree)?.and_then(|t| baton_rank::canonical_source(&change.path, &t));
+        let before = match base_sources.get(&change.path) {
+            Some(before) => before.clone(),
+            None => {
+                let before = read(base_tree)?.and_then(|t| baton_rank::canonical_source(&change.path, &t));
+                base_sources.insert(change.path.clone(), before.clone());
+                before
+            }
+        };
         out.insert(change.path.clone(), (before.as_ref() != Some(&after)).then_some(after));
     }
     Ok(out)
