@@ -14,7 +14,8 @@ use baton_git::{FileChange, Oid, Repo, Workspace, WorkspaceKind};
 use baton_rank::CandidateEvidence;
 use baton_store::Store;
 use baton_verify::{
-    Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, StageRunner, SubjectContext, extract_probes,
+    BaseResults, Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, StageRunner, SubjectContext,
+    extract_probes,
 };
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -724,6 +725,7 @@ impl RunContext {
                         artifacts: artifacts.join("matrix").join((k + 1).to_string()),
                         changed_files: paths.clone(),
                         related_tests: paths,
+                        base: None,
                     };
                     let emit_tx = emitter.tx.clone();
                     let emit = move |e: RunEvent| {
@@ -967,8 +969,19 @@ impl RunContext {
                 related: t.related.clone(),
             });
         }
+        // Candidates learn the base's verdicts as soon as it has them (it runs first), to rerun
+        // failing tests only when they fail beyond the base.
+        let (mut base_tx, base_rx) = match jobs.first() {
+            Some(j) if j.subject == Subject::Base => {
+                let (tx, rx) = BaseResults::channel();
+                (Some(tx), Some(rx))
+            }
+            _ => (None, None),
+        };
         // Stages borrow the runner; run them on this task's scope with bounded concurrency.
         let futures = jobs.into_iter().map(|VerifyJob { subject, ws, commit, changed, related }| {
+            let (publish, base) =
+                if subject == Subject::Base { (base_tx.take(), None) } else { (None, base_rx.clone()) };
             let limit = limit.clone();
             let emitter = self.emitter.clone();
             let cancel = self.cancel.clone();
@@ -998,12 +1011,16 @@ impl RunContext {
                     artifacts,
                     changed_files: changed,
                     related_tests: related,
+                    base,
                 };
                 let emit_tx = emitter.tx.clone();
                 let emit = move |e: RunEvent| {
                     let _ = emit_tx.send(e);
                 };
                 let results = runner.run(&ctx, cancel.clone(), &emit).await;
+                if let Some(publish) = publish {
+                    publish.send(&results);
+                }
                 let probes = if probe_runner.probes.is_empty() || cancel.is_cancelled() {
                     Vec::new()
                 } else {

@@ -20,5 +20,5 @@ pub use probes::{
 };
 pub use protect::Protected;
 pub use related::{RelatedTests, present_in};
-pub use stages::{StageRunner, SubjectContext};
+pub use stages::{BaseResults, BaseResultsSender, StageRunner, SubjectContext};
 pub use tamper::{TamperFlag, tamper_flags};

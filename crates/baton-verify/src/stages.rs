@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_config::{ParserKind, RunConfig, StageConfig, VerifyConfig};
@@ -26,6 +27,47 @@ pub struct SubjectContext {
     pub artifacts: PathBuf,
     pub changed_files: Vec<String>,
     pub related_tests: Vec<String>,
+    /// The base's results, for a candidate verified in the same run: a failing test stage is run
+    /// again only when it fails a test the base does not (see [`BaseResults`]). `None` for the
+    /// base itself and where no base is verified.
+    pub base: Option<BaseResults>,
+}
+
+/// The base's stage results as they become known, shared with the candidates verified beside it.
+///
+/// Rerunning a failing test stage tells flaky tests apart. A candidate's failures that also fail
+/// on the base are no news: the base's own run already said whether they are flaky, and rerunning
+/// the whole stage for them doubles its cost (a large suite with a few failures on the base costs
+/// every candidate twice). So a candidate waits for the base's verdicts before a rerun, and reruns
+/// only when it fails some test that does not fail on the base.
+#[derive(Debug, Clone)]
+pub struct BaseResults(tokio::sync::watch::Receiver<Option<Arc<Vec<StageResult>>>>);
+
+/// Publishes the base's results to every [`BaseResults`]; dropping it unsent tells them that
+/// none will come (the base was cancelled or could not be checked out).
+pub struct BaseResultsSender(tokio::sync::watch::Sender<Option<Arc<Vec<StageResult>>>>);
+
+impl BaseResults {
+    pub fn channel() -> (BaseResultsSender, BaseResults) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (BaseResultsSender(tx), BaseResults(rx))
+    }
+
+    /// The base's result for stage `name`, once the base is verified; `None` if it never will be.
+    async fn stage(&self, name: &str, mut cancel: Cancel) -> Option<StageResult> {
+        let mut rx = self.0.clone();
+        let results = tokio::select! {
+            r = rx.wait_for(Option::is_some) => r.ok()?.clone()?,
+            _ = cancel.raised_above(baton_exec::CancelLevel::None) => return None,
+        };
+        results.iter().find(|r| r.stage == name).cloned()
+    }
+}
+
+impl BaseResultsSender {
+    pub fn send(self, results: &[StageResult]) {
+        let _ = self.0.send(Some(Arc::new(results.to_vec())));
+    }
 }
 
 const CHANGED: &str = "{changed_files}";
@@ -108,6 +150,14 @@ impl StageRunner {
                 let mut result = self.run_stage(stage, parser, ctx, cancel.clone(), emit, 0).await;
                 for attempt in 1..=self.reruns {
                     if stage.kind != StageKind::Test || !has_failures(&result) || cancel.is_cancelled() {
+                        break;
+                    }
+                    if attempt == 1
+                        && let Some(base) = &ctx.base
+                        && let Some(on_base) = base.stage(&stage.name, cancel.clone()).await
+                        && !fails_beyond(&result, &on_base)
+                    {
+                        result.notes.push("not run again: every failing test fails on the base too".into());
                         break;
                     }
                     let again = self.run_stage(stage, parser, ctx, cancel.clone(), emit, attempt).await;
@@ -239,6 +289,22 @@ impl StageRunner {
 /// Whether a test stage reported failing tests (a rerun can only tell tests apart by name).
 fn has_failures(r: &StageResult) -> bool {
     r.tests.iter().any(|t| !t.status.is_ok())
+}
+
+/// Whether `r` fails a test that `base` does not fail (or did not run). A base whose stage gave
+/// no test results tells nothing, so every failure counts as beyond it.
+fn fails_beyond(r: &StageResult, base: &StageResult) -> bool {
+    if !base.parsed {
+        return true;
+    }
+    let failing_on_base: std::collections::HashSet<&str> = base
+        .tests
+        .iter()
+        .filter(|t| !t.status.is_ok())
+        .map(|t| t.name.as_str())
+        .chain(base.flaky.iter().map(String::as_str))
+        .collect();
+    r.tests.iter().any(|t| !t.status.is_ok() && !failing_on_base.contains(t.name.as_str()))
 }
 
 /// Folds a rerun into the first result: tests whose verdict differs between the runs are flaky.

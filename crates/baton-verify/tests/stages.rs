@@ -3,7 +3,7 @@
 use baton_config::{ConfigSources, load};
 use baton_core::{StageStatus, Subject, TestStatus};
 use baton_exec::Cancel;
-use baton_verify::{StageRunner, SubjectContext};
+use baton_verify::{BaseResults, StageRunner, SubjectContext};
 
 fn runner(toml: &str) -> StageRunner {
     let dir = tempfile::tempdir().unwrap();
@@ -20,6 +20,7 @@ fn context(dir: &std::path::Path, related: &[&str]) -> SubjectContext {
         artifacts: dir.join("artifacts"),
         changed_files: vec!["src/a b.py".into()],
         related_tests: related.iter().map(|s| s.to_string()).collect(),
+        base: None,
     }
 }
 
@@ -94,4 +95,57 @@ async fn review_stages_report_findings_and_metrics() {
     assert_eq!(results[0].findings.as_deref(), Some(&["src/a.py: F401 unused".to_owned()][..]));
     assert!(!results[0].notes.iter().any(|n| n.contains("no test results")), "{:?}", results[0].notes);
     assert_eq!(results[1].metric.map(|m| (m.value, m.lower_is_better)), Some((12.5, true)));
+}
+
+/// A candidate whose failing tests all fail on the base too is not run again; one that fails a
+/// test beyond the base's is; without the base's verdicts every failure counts.
+#[tokio::test]
+async fn a_candidate_reruns_only_for_failures_beyond_the_base() {
+    let toml = "[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh\"\nparser = \"tap\"\n";
+    let r = runner(toml);
+    // Every run appends a line to `runs`, so the count shows how often the stage ran.
+    let script = |failing: &[&str]| {
+        let mut s = String::from("#!/bin/sh\necho run >> runs\necho 1..3\n");
+        for (i, name) in ["old", "new", "fine"].iter().enumerate() {
+            let verdict = if failing.contains(name) { "not ok" } else { "ok" };
+            s.push_str(&format!("echo '{verdict} {} - {name}'\n", i + 1));
+        }
+        s
+    };
+    let runs = |dir: &std::path::Path| std::fs::read_to_string(dir.join("runs")).unwrap().lines().count();
+
+    let base_dir = tempfile::tempdir().unwrap();
+    std::fs::write(base_dir.path().join("t.sh"), script(&["old"])).unwrap();
+    let base = r.run(&context(base_dir.path(), &[]), Cancel::never(), &|_| {}).await;
+    assert_eq!(runs(base_dir.path()), 2, "the base itself reruns its failures");
+
+    let candidate = |failing: &'static [&'static str], with_base: Option<BaseResults>| {
+        let r = &r;
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("t.sh"), script(failing)).unwrap();
+            let ctx = SubjectContext {
+                subject: Subject::Candidate("c1".parse().unwrap()),
+                base: with_base,
+                ..context(dir.path(), &[])
+            };
+            let results = r.run(&ctx, Cancel::never(), &|_| {}).await;
+            (runs(dir.path()), results[0].notes.clone())
+        }
+    };
+
+    let (tx, rx) = BaseResults::channel();
+    tx.send(&base);
+    let (n, notes) = candidate(&["old"], Some(rx.clone())).await;
+    assert_eq!(n, 1, "the base's own failure is no reason to rerun: {notes:?}");
+    assert!(notes.iter().any(|n| n.contains("fails on the base too")), "{notes:?}");
+
+    let (n, _) = candidate(&["old", "new"], Some(rx)).await;
+    assert_eq!(n, 2, "a failure beyond the base's is run again");
+
+    // The base was never verified (its sender dropped unsent): rerun as without a base.
+    let (tx, rx) = BaseResults::channel();
+    drop(tx);
+    let (n, _) = candidate(&["old"], Some(rx)).await;
+    assert_eq!(n, 2);
 }
