@@ -290,6 +290,7 @@ pub(crate) fn json(v: &RunView) -> Value {
                         "probe_matches": s.probe_matches,
                         "probe_changed": s.probe_changed,
                         "probe_new_errors": s.probe_new_errors,
+                        "probe_fixed": s.probe_fixed,
                         "same_behaviour_as": s.same_behaviour_as,
                         "matrix_fixed_others": s.matrix_fixed_others,
                         "matrix_fixed_own": s.matrix_fixed_own,

@@ -590,6 +590,55 @@ fn probes_show_which_candidates_change_the_behaviour() {
     assert!(why.contains("--probe 1: output differs from the base's"), "{why}");
 }
 
+/// An agent's reproduction script, left at the top of the repository, runs on the base and on
+/// every candidate: the candidate under which it runs to its end beats a smaller change under
+/// which it still fails.
+#[test]
+fn a_candidates_reproduction_script_is_evidence_for_every_candidate() {
+    let env = Env::new();
+    // No test separates the candidates here: only the script can.
+    env.repo.write(
+        "baton.toml",
+        "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"syntax\"\nrun = \"sh -n src/calc.sh\"\nparser = \"exit-code\"\n",
+    );
+    env.repo.commit_all("check only the syntax");
+    let script = "import subprocess\nout = subprocess.run(['sh', '-c', '. ./src/calc.sh; add 2 3'], capture_output=True, text=True).stdout.strip()\nif out != '5':\n    raise ValueError('add(2, 3) gives ' + out)\nprint('add works')\n";
+    let wrong = env.agent(
+        "wrong",
+        &format!("#!/bin/sh\nsed -i 's/\\$1 - \\$2/$1 * $2/' src/calc.sh\ncat > reproduce.py <<'EOF'\n{script}EOF\n"),
+    );
+    let fix = env.agent(
+        "fix",
+        &format!("{FIX}for i in 1 2 3 4 5 6 7 8 9 10; do echo \"# note $i\" >> src/calc.sh; done\n"),
+    );
+    let out = env.baton(&["run", "add(2, 3) prints -1", "--agent", &wrong, "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let show = env.show();
+    assert_eq!(show["winner"], candidate(&show, "fix")["id"], "{show:#}");
+    assert_eq!(show["decided_by"]["evidence"], "example_fixed", "{show:#}");
+    assert_eq!(candidate(&show, "fix")["evidence"]["probe_fixed"], 1);
+    assert_eq!(candidate(&show, "wrong")["evidence"]["probe_fixed"], 0);
+    let why = candidate(&show, "fix")["explanation"].to_string();
+    assert!(
+        why.contains("reproduce.py: runs to its end; fails on the base with ValueError: add(2, 3) gives -1"),
+        "{why}"
+    );
+
+    let off = env.baton(&[
+        "run",
+        "add(2, 3) prints -1",
+        "--agent",
+        &wrong,
+        "--agent",
+        &fix,
+        "--set",
+        "verify.candidate_scripts=0",
+    ]);
+    assert_eq!(off.status.code(), Some(0), "{}", text(&off));
+    let show = env.show();
+    assert_eq!(show["winner"], candidate(&show, "wrong")["id"], "without the script, size decides");
+}
+
 #[test]
 fn hidden_tests_judge_candidates_but_no_agent_can_find_them() {
     let env = Env::new();

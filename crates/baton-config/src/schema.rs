@@ -264,6 +264,9 @@ pub struct VerifyConfig {
     pub probe_python: String,
     #[serde(deserialize_with = "de_duration")]
     pub probe_timeout: Duration,
+    /// At most this many distinct Python scripts that candidates added at the repository's top
+    /// (their reproductions of the problem) run as probes on every subject; 0 runs none.
+    pub candidate_scripts: usize,
     /// Run the tests candidates wrote on the base and on every candidate.
     pub matrix: bool,
     /// At most this many distinct sets of candidate-written tests go into the matrix.

@@ -77,6 +77,10 @@ pub struct CandidateScore {
     /// Probe statements that raise an exception where the base's did not.
     #[serde(default)]
     pub probe_new_errors: usize,
+    /// Probe statements that fail on the base (an exception, not a missing import) and run to
+    /// their end here.
+    #[serde(default)]
+    pub probe_fixed: usize,
     /// Other candidates whose probe outputs are the same as this one's (when they changed).
     #[serde(default)]
     pub same_behaviour_as: Vec<CandidateId>,

@@ -378,6 +378,7 @@ impl RunContext {
         if self.cancel.is_cancelled() {
             return Ok((None, 0));
         }
+        let probes = self.with_candidate_scripts(slots, protected)?;
 
         // Which trees to verify: each usable candidate's tree with protected paths restored,
         // then the hidden tests laid over it. The hidden tests become objects in the repository
@@ -511,6 +512,7 @@ impl RunContext {
                     slots,
                     &targets,
                     runner,
+                    &probes,
                     base_ws.as_ref().map(|ws| VerifyJob {
                         subject: Subject::Base,
                         ws: ws.clone(),
@@ -615,8 +617,13 @@ impl RunContext {
             });
         }
         let probe_context = baton_rank::ProbeContext {
-            names: self.probes.probes.iter().map(|p| p.name.clone()).collect(),
-            shown: self.probes.probes.iter().map(|p| p.shown.clone()).collect(),
+            names: probes.probes.iter().map(|p| p.name.clone()).collect(),
+            shown: probes.probes.iter().map(|p| p.shown.clone()).collect(),
+            from_candidate: probes
+                .probes
+                .iter()
+                .map(|p| matches!(p.kind, ProbeKind::CandidateScript { .. }))
+                .collect(),
             base: base_probes,
         };
         let board = baton_rank::rank(&self.run, &probe_context, &matrix, &evidence);
@@ -948,11 +955,53 @@ impl RunContext {
         }
     }
 
+    /// The run's probes with the scripts candidates added at the top of the repository: an
+    /// agent's reproduction of the problem, run on every subject beside the task's examples.
+    fn with_candidate_scripts(
+        &self,
+        slots: &[Slot],
+        protected: &Protected,
+    ) -> Result<ProbeRunner, EngineError> {
+        let limit = self.config.verify.candidate_scripts;
+        let mut probes = self.probes.clone();
+        if limit == 0 {
+            return Ok(probes);
+        }
+        let git = self.repo.git();
+        let mut added = Vec::new();
+        for slot in slots {
+            let (Some(commit), Some(AgentOutcome::Completed)) = (&slot.commit, &slot.outcome) else {
+                continue;
+            };
+            let mut files = Vec::new();
+            for c in &slot.changes {
+                if c.kind != baton_git::ChangeKind::Added
+                    || c.path.contains('/')
+                    || !c.path.ends_with(".py")
+                    || protected.is_protected(&c.path)
+                {
+                    continue;
+                }
+                if let Some(bytes) = git.file_at(commit, &c.path).map_err(EngineError::from_git)?
+                    && let Ok(source) = String::from_utf8(bytes)
+                {
+                    files.push((c.path.clone(), source));
+                }
+            }
+            if !files.is_empty() {
+                added.push((slot.id.to_string(), files));
+            }
+        }
+        probes.probes.extend(baton_verify::candidate_scripts(&added, limit));
+        Ok(probes)
+    }
+
     async fn verify_all(
         &self,
         slots: &[Slot],
         targets: &[VerifyTarget],
         runner: &StageRunner,
+        probe_runner: &ProbeRunner,
         base: Option<VerifyJob>,
     ) -> Result<HashMap<Subject, Verification>, EngineError> {
         self.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Verify, total: targets.len() + 1 });
@@ -986,7 +1035,6 @@ impl RunContext {
             let emitter = self.emitter.clone();
             let cancel = self.cancel.clone();
             let artifacts = self.artifacts.clone();
-            let probe_runner = &self.probes;
             async move {
                 let _permit = limit.acquire_owned().await;
                 if cancel.is_cancelled() {

@@ -10,8 +10,9 @@
 //! 2. **Evidence**, in order, each deciding only when the ones before tie: fewer broken tests;
 //!    more tests fixed (failing on the base, passing here); the tests other candidates wrote (the
 //!    matrix); the task's examples (probes); fewer stages that got worse than on the base; fewer
-//!    new findings and failing new tests; more candidates with the same behaviour and test
-//!    results; a smaller change (in lines, then in tokens); last, more candidates that made the
+//!    new findings and failing new tests; more examples and candidates' reproduction scripts that
+//!    fail on the base and run to their end here (the reported crash gone, not replaced by another
+//!    exception); more candidates with the same behaviour and test results; a smaller change (in lines, then in tokens); last, more candidates that made the
 //!    same change, which is weak evidence where agents share a model and repeat its mistakes.
 //! 3. **Decision.** The first eligible candidate wins, unless it breaks tests that pass on the
 //!    base and no different change breaks them alike (then none is fit to merge), or it ties
@@ -73,6 +74,10 @@ pub struct CandidateEvidence {
 pub struct ProbeContext {
     pub names: Vec<String>,
     pub shown: Vec<Vec<Option<String>>>,
+    /// Whether each probe is a script a candidate wrote rather than one of the task's examples
+    /// (missing: an example). Scripts count where they fail on the base or on a candidate, not
+    /// for changing what the task's examples do.
+    pub from_candidate: Vec<bool>,
     pub base: Vec<ProbeOutcome>,
 }
 
@@ -91,6 +96,7 @@ struct Metrics {
     probe_matches: usize,
     probe_changed: usize,
     probe_new_errors: usize,
+    probe_fixed: usize,
     probe_notes: Vec<String>,
     behaviour_signature: String,
     same_behaviour_as: Vec<CandidateId>,
@@ -109,12 +115,15 @@ fn shows_behaviour(output: &str) -> bool {
 }
 
 /// An example that fails on the base for want of an import or valid syntax says nothing about
-/// the behaviour the task is about.
+/// the behaviour the task is about. A syntax error in code the program compiled as it ran
+/// (`eval`, a parser of the project's own: `(<string>, line 1)`) is the program's failure, not
+/// the example's.
 fn environment_error(output: &str) -> bool {
     let last = output.lines().last().unwrap_or("");
-    ["ModuleNotFoundError", "ImportError", "SyntaxError", "IndentationError", "NameError", "sh: "]
-        .iter()
-        .any(|p| last.starts_with(p))
+    if ["SyntaxError", "IndentationError"].iter().any(|p| last.starts_with(p)) {
+        return !last.contains("(<string>, line");
+    }
+    ["ModuleNotFoundError", "ImportError", "NameError", "sh: "].iter().any(|p| last.starts_with(p))
 }
 
 /// What the tests other candidates wrote say about `e`. A test counts as its own when one of
@@ -153,18 +162,38 @@ fn is_error(output: &str) -> bool {
 fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
     for (p, cand) in e.probes.iter().enumerate() {
         let (Some(base), Some(name)) = (ctx.base.get(p), ctx.names.get(p)) else { continue };
+        let script = ctx.from_candidate.get(p).copied().unwrap_or(false);
         m.behaviour_signature.push_str(&format!("{}\u{1f}", cand.statements.join("\u{1e}")));
         for (s, c) in cand.statements.iter().enumerate() {
             let b = base.statements.get(s).map(String::as_str).unwrap_or("");
             if c == b {
                 continue;
             }
+            let label =
+                if cand.statements.len() > 1 { format!("{name}, statement {}", s + 1) } else { name.clone() };
+            // Issues report crashes: what fails on the base for a reason of its own (not a
+            // missing import) and runs to its end here is the crash gone. Another exception in
+            // its place is not.
+            let both_ran = !base.timed_out && !cand.timed_out;
+            let fixed = both_ran && is_error(b) && !environment_error(b) && !is_error(c);
+            if fixed {
+                m.probe_fixed += 1;
+                m.probe_notes
+                    .push(format!("{label}: runs to its end; fails on the base with {}", last_line(b)));
+                if script {
+                    continue;
+                }
+            } else if script {
+                if both_ran && is_error(c) && !is_error(b) {
+                    m.probe_new_errors += 1;
+                    m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
+                }
+                continue;
+            }
             if shows_behaviour(b) && !base.timed_out {
                 m.changes_a_working_example = true;
             }
             let shown = ctx.shown.get(p).and_then(|v| v.get(s)).and_then(Option::as_ref);
-            let label =
-                if cand.statements.len() > 1 { format!("{name}, statement {}", s + 1) } else { name.clone() };
             if is_error(c) && !is_error(b) {
                 m.probe_new_errors += 1;
                 m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
@@ -174,7 +203,9 @@ fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
                 m.probe_notes.push(format!("{label}: output now matches what the task shows"));
             } else {
                 m.probe_changed += 1;
-                m.probe_notes.push(format!("{label}: output differs from the base's"));
+                if !fixed {
+                    m.probe_notes.push(format!("{label}: output differs from the base's"));
+                }
             }
         }
     }
@@ -283,8 +314,11 @@ pub fn rank(
     // of them does, a candidate that leaves them all as they were has not shown that it
     // addresses the task; the tests that candidates break are then weighed among those that do
     // (a test that pins the behaviour the task asks to change breaks with every fix).
-    let working_examples =
-        probes.base.iter().any(|b| !b.timed_out && b.statements.iter().any(|s| shows_behaviour(s)));
+    let working_examples = probes.base.iter().enumerate().any(|(p, b)| {
+        !probes.from_candidate.get(p).copied().unwrap_or(false)
+            && !b.timed_out
+            && b.statements.iter().any(|s| shows_behaviour(s))
+    });
     let changers = (0..candidates.len())
         .filter(|&i| gates[i].iter().all(|g| g.passed) && ms[i].changes_a_working_example)
         .count();
@@ -377,6 +411,7 @@ pub fn rank(
             probe_matches: m.probe_matches,
             probe_changed: m.probe_changed,
             probe_new_errors: m.probe_new_errors,
+            probe_fixed: m.probe_fixed,
             same_behaviour_as: m.same_behaviour_as.clone(),
             matrix_fixed_others: m.matrix_fixed_others,
             matrix_fixed_own: m.matrix_fixed_own,
@@ -592,7 +627,7 @@ fn compare(
     let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
     let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
     use Confidence::{High, Low, Medium};
-    let keys: [(Key, Ordering, String); 16] = [
+    let keys: [(Key, Ordering, String); 17] = [
         (
             ("broken", High),
             ma.broken.len().cmp(&mb.broken.len()),
@@ -633,7 +668,7 @@ fn compare(
             ("example_errors", High),
             ma.probe_new_errors.cmp(&mb.probe_new_errors),
             format!(
-                "raises new errors in more of the task's examples ({})",
+                "raises new errors in more of the examples and candidates' scripts ({})",
                 ma.probe_new_errors.max(mb.probe_new_errors)
             ),
         ),
@@ -663,6 +698,15 @@ fn compare(
             ),
         ),
         (("new_failing", High), ma.new_failing.cmp(&mb.new_failing), "has more failing new tests".into()),
+        (
+            ("example_fixed", Medium),
+            mb.probe_fixed.cmp(&ma.probe_fixed),
+            format!(
+                "runs to their end fewer of the examples and candidates' scripts that fail on the base ({} against {})",
+                ma.probe_fixed.min(mb.probe_fixed),
+                ma.probe_fixed.max(mb.probe_fixed)
+            ),
+        ),
         (
             ("own_tests", Medium),
             mb.matrix_fixed_own.cmp(&ma.matrix_fixed_own),

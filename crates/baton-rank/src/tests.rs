@@ -235,6 +235,7 @@ fn examples_decide_between_otherwise_equal_candidates_and_unchanged_examples_mea
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
         shown: vec![vec![Some("[1, 2, 3]".into()), None]],
+        from_candidate: vec![],
         base: vec![probe(&["[1, 2]", "ok"])],
     };
     let mut same = cand(1, 2, vec![]);
@@ -336,6 +337,7 @@ fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_ch
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
         shown: vec![vec![None]],
+        from_candidate: vec![],
         base: vec![probe(&["ValueError: repeated elements"])],
     };
     // Two different fixes make the example work and both break the test that pinned the error;
@@ -400,4 +402,77 @@ fn equal_line_counts_are_told_apart_by_tokens() {
         board.decided_by,
         Some(baton_core::DecidedBy { evidence: "tokens".into(), confidence: baton_core::Confidence::Low })
     );
+}
+
+/// A crash the task reports is gone under one fix and replaced by another exception under a
+/// smaller one: running to the end outranks size. A candidate's script counts the same way, and
+/// a script that runs on the base but fails under a candidate is a new error; scripts never make
+/// the "changes the examples" gate apply.
+#[test]
+fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
+    let ctx = ProbeContext {
+        names: vec!["example 1".into(), "c9's reproduce.py".into(), "c9's check.py".into()],
+        shown: vec![vec![None], vec![None], vec![None]],
+        from_candidate: vec![false, true, true],
+        base: vec![
+            probe(&["ValueError: not enough values to unpack"]),
+            probe(&["start\nValueError: not enough values to unpack"]),
+            probe(&["ok"]),
+        ],
+    };
+    let mut other_error = cand(1, 2, vec![]);
+    other_error.probes = vec![
+        probe(&["ValueError: arrays without shape need one scalar value"]),
+        probe(&["start\nValueError: arrays without shape need one scalar value"]),
+        probe(&["ok"]),
+    ];
+    let mut runs = cand(2, 9, vec![]);
+    runs.probes = vec![probe(&[""]), probe(&["start\ndone"]), probe(&["ok"])];
+    let board = rank(&run(), &ctx, &[], &[other_error.clone(), runs.clone()]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    assert_eq!(board.candidates[0].probe_fixed, 2);
+    assert_eq!(board.candidates[1].probe_fixed, 0);
+    assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy {
+            evidence: "example_fixed".into(),
+            confidence: baton_core::Confidence::Medium
+        })
+    );
+    assert!(
+        board.candidates[0].explanation.iter().any(|l| l.contains("c9's reproduce.py: runs to its end")),
+        "{:?}",
+        board.candidates[0].explanation
+    );
+
+    // Only the scripts: no task example, so nothing for the examples gate; a script that the
+    // base runs and a candidate crashes counts against it.
+    let scripts_only = ProbeContext {
+        names: ctx.names[1..].to_vec(),
+        shown: ctx.shown[1..].to_vec(),
+        from_candidate: vec![true, true],
+        base: ctx.base[1..].to_vec(),
+    };
+    let mut crashes = cand(1, 1, vec![]);
+    crashes.probes =
+        vec![probe(&["start\nValueError: not enough values to unpack"]), probe(&["KeyError: 'x'"])];
+    let mut quiet = cand(2, 5, vec![]);
+    quiet.probes = vec![probe(&["start\nValueError: not enough values to unpack"]), probe(&["ok"])];
+    let board = rank(&run(), &scripts_only, &[], &[crashes, quiet]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    assert_eq!(board.candidates[1].probe_new_errors, 1);
+    assert!(board.candidates.iter().all(|c| c.gates.iter().all(|g| g.gate != GateName::ChangesExamples)));
+    assert_eq!(board.candidates.iter().map(|c| c.probe_changed).sum::<usize>(), 0);
+}
+
+#[test]
+fn a_syntax_error_is_the_examples_own_unless_the_program_compiled_the_code_as_it_ran() {
+    use crate::environment_error;
+    assert!(environment_error("SyntaxError: invalid syntax (<probe>, line 1)"));
+    assert!(environment_error("  x = (\n    ^\nSyntaxError: invalid syntax"));
+    assert!(environment_error("ModuleNotFoundError: No module named 'numpy'"));
+    assert!(!environment_error(
+        "sympy.core.sympify.SympifyError: Sympify of expression 'could not parse 'y*'' failed, because of exception being raised:\nSyntaxError: unexpected EOF while parsing (<string>, line 1)"
+    ));
+    assert!(!environment_error("ValueError: bad"));
 }

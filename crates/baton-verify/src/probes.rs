@@ -34,6 +34,10 @@ pub enum ProbeKind {
     Script { source: String },
     /// A `>>>` session from the task: statements run one by one in one namespace.
     Session { statements: Vec<String> },
+    /// A Python script a candidate added at the top of the repository (`reproduce_bug.py`):
+    /// its author's reproduction of the problem, run unchanged as `python <path>` would run it
+    /// from the workspace's root, on the base and on every candidate.
+    CandidateScript { author: String, path: String, source: String },
 }
 
 /// Put first in a probe script: imports resolve from the working directory (the workspace), as
@@ -305,6 +309,7 @@ pub fn normalize(text: &str, workspace: Option<&Path>) -> String {
 }
 
 /// Runs probes on one subject.
+#[derive(Debug, Clone)]
 pub struct ProbeRunner {
     pub probes: Vec<Probe>,
     /// The interpreter for probes taken from the task (`python3` unless configured).
@@ -347,6 +352,10 @@ impl ProbeRunner {
                     let file = write_script(&dir, i, &session_driver(statements, &preamble));
                     format!("{} {}", self.python, shell_quote(&file))
                 }
+                ProbeKind::CandidateScript { path, source, .. } => {
+                    let file = write_script(&dir, i, &candidate_script_driver(path, source));
+                    format!("{} {}", self.python, shell_quote(&file))
+                }
             };
             let spec = Spec::shell(&script, workspace)
                 .log(&log, 1 << 20)
@@ -369,7 +378,7 @@ impl ProbeRunner {
                 std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             let statements = match &probe.kind {
                 ProbeKind::Session { statements } => split_statements(&text, statements.len(), workspace),
-                ProbeKind::Command { .. } | ProbeKind::Script { .. } => {
+                ProbeKind::Command { .. } | ProbeKind::Script { .. } | ProbeKind::CandidateScript { .. } => {
                     vec![normalize(&text, Some(workspace))]
                 }
             };
@@ -439,6 +448,45 @@ for _baton_node in _baton_tree.body:
     )
 }
 
+/// Runs a candidate's script as `python <path>` from the workspace's root would: the same
+/// `__name__`, `__file__` and import path, with no preamble (its author ran it as it is). An
+/// exception ends it with its traceback, as it would have.
+fn candidate_script_driver(path: &str, source: &str) -> String {
+    format!(
+        "import os, sys\nsys.path[0] = os.getcwd()\n_baton_file = os.path.join(os.getcwd(), {path})\nsys.argv = [_baton_file]\nexec(compile({source}, _baton_file, 'exec'), {{'__name__': '__main__', '__file__': _baton_file}})\n",
+        path = py_str(path),
+        source = py_str(source)
+    )
+}
+
+/// The scripts candidates added at the top of the repository, as probes: each distinct source
+/// once (named after its first author), at most `limit` of them, none larger than 64 KiB.
+/// `added` holds, per candidate, the top-level files it added and their contents.
+pub fn candidate_scripts(added: &[(String, Vec<(String, String)>)], limit: usize) -> Vec<Probe> {
+    let mut probes: Vec<Probe> = Vec::new();
+    for (author, files) in added {
+        for (path, source) in files {
+            let runnable = !path.contains('/') && path.ends_with(".py") && source.len() <= 64 << 10;
+            let seen = probes
+                .iter()
+                .any(|p| matches!(&p.kind, ProbeKind::CandidateScript { source: s, .. } if s == source));
+            if !runnable || seen || probes.len() >= limit {
+                continue;
+            }
+            probes.push(Probe {
+                name: format!("{author}'s {path}"),
+                kind: ProbeKind::CandidateScript {
+                    author: author.clone(),
+                    path: path.clone(),
+                    source: source.clone(),
+                },
+                shown: vec![None],
+            });
+        }
+    }
+    probes
+}
+
 /// Imports the project's packages as a REPL user would have, silently: an import that fails
 /// shows later, as the names it should have defined go missing.
 fn preamble(packages: &[String], imports: &[(String, Vec<String>)]) -> String {
@@ -473,7 +521,8 @@ pub fn used_names(probes: &[Probe]) -> Vec<String> {
         let sources: Vec<&str> = match &probe.kind {
             ProbeKind::Script { source } => vec![source],
             ProbeKind::Session { statements } => statements.iter().map(String::as_str).collect(),
-            ProbeKind::Command { .. } => continue,
+            // A candidate's script imports what it uses, as its author ran it.
+            ProbeKind::Command { .. } | ProbeKind::CandidateScript { .. } => continue,
         };
         for source in sources {
             for m in ident.find_iter(source) {
@@ -644,6 +693,44 @@ mod tests {
             "{driver}"
         );
         assert_eq!(out.status.code(), Some(1));
+    }
+
+    #[test]
+    fn a_candidates_script_runs_as_its_author_ran_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pkg")).unwrap();
+        std::fs::write(dir.path().join("pkg/__init__.py"), "def f(x):\n    return [x][x]\n").unwrap();
+        // `from __future__` must stay first, `__name__` is `__main__`, `__file__` is where the
+        // script stands in the workspace, and the project imports from the workspace.
+        let source = "from __future__ import annotations\nimport os\nfrom pkg import f\nif __name__ == '__main__':\n    print(os.path.basename(__file__), f(0))\n    f(1)\n";
+        let out = run_driver(dir.path(), &candidate_script_driver("reproduce.py", source));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "reproduce.py 0\n");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            normalize(&err, Some(dir.path())).lines().last(),
+            Some("IndexError: list index out of range")
+        );
+        assert_eq!(out.status.code(), Some(1));
+    }
+
+    #[test]
+    fn candidates_scripts_are_top_level_python_files_each_source_once_within_the_limit() {
+        let files = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect()
+        };
+        let added = vec![
+            (
+                "c1".to_string(),
+                files(&[("reproduce.py", "print(1)"), ("pkg/new_module.py", "x = 1"), ("notes.md", "")]),
+            ),
+            ("c2".to_string(), files(&[("replicate.py", "print(1)"), ("check.py", "print(2)")])),
+            ("c3".to_string(), files(&[("big.py", &"#".repeat(65 << 10)), ("other.py", "print(3)")])),
+        ];
+        let names =
+            |limit| -> Vec<String> { candidate_scripts(&added, limit).into_iter().map(|p| p.name).collect() };
+        assert_eq!(names(8), ["c1's reproduce.py", "c2's check.py", "c3's other.py"]);
+        assert_eq!(names(2), ["c1's reproduce.py", "c2's check.py"]);
+        assert!(names(0).is_empty());
     }
 
     #[test]
