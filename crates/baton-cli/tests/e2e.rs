@@ -611,10 +611,15 @@ fn a_candidates_reproduction_script_is_evidence_for_every_candidate() {
         "fix",
         &format!("{FIX}for i in 1 2 3 4 5 6 7 8 9 10; do echo \"# note $i\" >> src/calc.sh; done\n"),
     );
-    let out = env.baton(&["run", "add(2, 3) prints -1", "--agent", &wrong, "--agent", &fix]);
+    // Only a script, and nothing of the project changed: out, however small.
+    let lazy = env.agent("lazy", "#!/bin/sh\necho \"print('looked')\" > check.py\n");
+    let out =
+        env.baton(&["run", "add(2, 3) prints -1", "--agent", &wrong, "--agent", &fix, "--agent", &lazy]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let show = env.show();
     assert_eq!(show["winner"], candidate(&show, "fix")["id"], "{show:#}");
+    let lazy_gates = candidate(&show, "lazy")["gates"].to_string();
+    assert!(lazy_gates.contains("it only added a script at the repository's top"), "{lazy_gates}");
     assert_eq!(show["decided_by"]["evidence"], "example_fixed", "{show:#}");
     assert_eq!(candidate(&show, "fix")["evidence"]["probe_fixed"], 1);
     assert_eq!(candidate(&show, "wrong")["evidence"]["probe_fixed"], 0);

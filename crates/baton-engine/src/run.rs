@@ -607,6 +607,7 @@ impl RunContext {
                 tokens_changed,
                 complexity,
                 protected_edits,
+                scripts_added: slot.changes.iter().filter(|c| is_top_level_script(c, protected)).count(),
                 tamper,
                 verified: own.is_some(),
                 verified_as: own.is_some().then(|| slots[primary].id.clone()),
@@ -974,14 +975,7 @@ impl RunContext {
                 continue;
             };
             let mut files = Vec::new();
-            for c in &slot.changes {
-                if c.kind != baton_git::ChangeKind::Added
-                    || c.path.contains('/')
-                    || !c.path.ends_with(".py")
-                    || protected.is_protected(&c.path)
-                {
-                    continue;
-                }
+            for c in slot.changes.iter().filter(|c| is_top_level_script(c, protected)) {
                 if let Some(bytes) = git.file_at(commit, &c.path).map_err(EngineError::from_git)?
                     && let Ok(source) = String::from_utf8(bytes)
                 {
@@ -1139,6 +1133,15 @@ fn python_imports(
     let pattern = format!(r"^(class|def)[[:space:]]+({})\b", names.join("|"));
     let definitions = git.grep(base, &pattern, &["*.py"]).map_err(EngineError::from_git)?;
     Ok(baton_verify::definition_modules(&names, &definitions, packages))
+}
+
+/// A Python script a candidate added at the repository's top, outside protected paths: an
+/// agent's reproduction of the problem (`reproduce_bug.py`), not a change to the project.
+fn is_top_level_script(change: &baton_git::FileChange, protected: &Protected) -> bool {
+    change.kind == baton_git::ChangeKind::Added
+        && !change.path.contains('/')
+        && change.path.ends_with(".py")
+        && !protected.is_protected(&change.path)
 }
 
 /// Whether a path looks like a test file by its name or its directory.

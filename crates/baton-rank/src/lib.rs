@@ -51,6 +51,9 @@ pub struct CandidateEvidence {
     pub complexity: (usize, usize),
     /// Changed files that are protected (tests, CI, baton's config): shown, not trusted.
     pub protected_edits: Vec<String>,
+    /// Of the files changed outside protected paths, the Python scripts it added at the
+    /// repository's top: an agent's reproduction of the problem, not a change to the project.
+    pub scripts_added: usize,
     pub tamper: Vec<String>,
     /// Whether verification ran for it (directly or through an identical candidate).
     pub verified: bool,
@@ -309,6 +312,27 @@ pub fn rank(
 
     // Gates, in order; the relative gates need to know about the rest.
     let mut gates: Vec<Vec<Gate>> = candidates.iter().zip(&ms).map(|(e, m)| absolute_gates(e, m)).collect();
+
+    // A candidate whose only change is a script it added at the top (its reproduction of the
+    // problem, left behind) has not changed the project; where another candidate has, it is out.
+    let changes_project = |i: usize| {
+        let e = &candidates[i];
+        e.files_changed.saturating_sub(e.protected_edits.len()) > e.scripts_added
+    };
+    if (0..candidates.len()).any(|i| gates[i].iter().all(|g| g.passed) && changes_project(i)) {
+        for (i, g) in gates.iter_mut().enumerate() {
+            if changes_project(i) {
+                continue;
+            }
+            if let Some(gate) = g.iter_mut().find(|g| g.gate == GateName::NonEmpty && g.passed) {
+                gate.passed = false;
+                gate.detail = format!(
+                    "it only added {} at the repository's top (a reproduction, it seems), while other candidates change the project",
+                    plural(candidates[i].scripts_added, "a script", "scripts")
+                );
+            }
+        }
+    }
 
     // The examples the task shows that run on the base. Where some candidate changes what one
     // of them does, a candidate that leaves them all as they were has not shown that it

@@ -36,6 +36,7 @@ fn cand(n: usize, lines: usize, stages: Vec<StageComparison>) -> CandidateEviden
         tokens_changed: 3 * lines,
         complexity: (0, 0),
         protected_edits: vec![],
+        scripts_added: 0,
         tamper: vec![],
         verified: true,
         stages,
@@ -475,4 +476,29 @@ fn a_syntax_error_is_the_examples_own_unless_the_program_compiled_the_code_as_it
         "sympy.core.sympify.SympifyError: Sympify of expression 'could not parse 'y*'' failed, because of exception being raised:\nSyntaxError: unexpected EOF while parsing (<string>, line 1)"
     ));
     assert!(!environment_error("ValueError: bad"));
+}
+
+/// A candidate that only left its reproduction script behind has not changed the project: it
+/// is out where another candidate has, however small it is; where every candidate only added
+/// scripts (the task may ask for one), the gate does not apply.
+#[test]
+fn a_candidate_that_only_added_a_script_at_the_top_is_out_where_others_change_the_project() {
+    let mut script_only = cand(1, 5, vec![]);
+    script_only.scripts_added = 1;
+    let fix = cand(2, 30, vec![]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[script_only.clone(), fix]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    let out = &board.candidates[1];
+    assert!(!out.eligible);
+    assert_eq!(
+        out.explanation[0],
+        "not eligible, failed \"changed something\": it only added a script at the repository's top (a \
+         reproduction, it seems), while other candidates change the project"
+    );
+
+    let mut other_script = cand(2, 9, vec![]);
+    other_script.scripts_added = 1;
+    let board = rank(&run(), &ProbeContext::default(), &[], &[script_only, other_script]);
+    assert!(board.candidates.iter().all(|c| c.eligible));
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
 }
