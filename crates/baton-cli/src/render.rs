@@ -286,6 +286,7 @@ pub(crate) fn json(v: &RunView) -> Value {
                         "new_failing": s.new_failing,
                         "regressed_stages": s.regressed_stages,
                         "agrees_with": s.agrees_with,
+                        "shared_edits": s.shared_edits,
                         "same_results_as": s.same_results_as,
                         "probe_matches": s.probe_matches,
                         "probe_changed": s.probe_changed,

@@ -66,6 +66,10 @@ pub struct CandidateScore {
     pub regressed_stages: Vec<String>,
     /// Other candidates whose change is the same as this one's after normalization.
     pub agrees_with: Vec<CandidateId>,
+    /// Of the lines this change adds or removes (normalized), how many some different change
+    /// also adds or removes.
+    #[serde(default)]
+    pub shared_edits: usize,
     /// Other candidates whose test results are the same as this one's.
     pub same_results_as: Vec<CandidateId>,
     /// Probe statements whose output now matches what the task shows (the base's did not).

@@ -12,8 +12,10 @@
 //!    matrix); the task's examples (probes); fewer stages that got worse than on the base; fewer
 //!    new findings and failing new tests; more examples and candidates' reproduction scripts that
 //!    fail on the base and run to their end here (the reported crash gone, not replaced by another
-//!    exception); more candidates with the same behaviour and test results; a smaller change (in lines, then in tokens); last, more candidates that made the
-//!    same change, which is weak evidence where agents share a model and repeat its mistakes.
+//!    exception); more candidates with the same behaviour and test results; a smaller change (in
+//!    lines, then in tokens); last, more candidates that made the same change, which is weak
+//!    evidence where agents share a model and repeat its mistakes, then more of its edited lines
+//!    found in other candidates' different changes.
 //! 3. **Decision.** The first eligible candidate wins, unless it breaks tests that pass on the
 //!    base and no different change breaks them alike (then none is fit to merge), or it ties
 //!    with a different change. With none eligible there is no winner, and the scoreboard says
@@ -94,6 +96,7 @@ struct Metrics {
     regressed_stages: Vec<String>,
     builds: Option<String>,
     agrees_with: Vec<CandidateId>,
+    shared_edits: usize,
     same_results_as: Vec<CandidateId>,
     results_signature: String,
     probe_matches: usize,
@@ -117,16 +120,18 @@ fn shows_behaviour(output: &str) -> bool {
     !output.trim().is_empty() && !environment_error(output)
 }
 
-/// An example that fails on the base for want of an import or valid syntax says nothing about
-/// the behaviour the task is about. A syntax error in code the program compiled as it ran
-/// (`eval`, a parser of the project's own: `(<string>, line 1)`) is the program's failure, not
-/// the example's.
+/// An example that fails on the base for want of an import, a file or valid syntax says nothing
+/// about the behaviour the task is about (a candidate's script often reads files its author
+/// added). A syntax error in code the program compiled as it ran (`eval`, a parser of the
+/// project's own: `(<string>, line 1)`) is the program's failure, not the example's.
 fn environment_error(output: &str) -> bool {
     let last = output.lines().last().unwrap_or("");
     if ["SyntaxError", "IndentationError"].iter().any(|p| last.starts_with(p)) {
         return !last.contains("(<string>, line");
     }
-    ["ModuleNotFoundError", "ImportError", "NameError", "sh: "].iter().any(|p| last.starts_with(p))
+    ["ModuleNotFoundError", "ImportError", "NameError", "FileNotFoundError", "sh: "]
+        .iter()
+        .any(|p| last.starts_with(p))
 }
 
 /// What the tests other candidates wrote say about `e`. A test counts as its own when one of
@@ -289,6 +294,8 @@ pub fn rank(
     }
 
     // Agreement: among candidates whose agent finished and whose change was collected.
+    let edits: Vec<std::collections::HashSet<(&str, &str)>> =
+        candidates.iter().map(|e| edited_lines(&e.normalized_patch)).collect();
     for i in 0..candidates.len() {
         for j in 0..candidates.len() {
             if i == j || !usable(&candidates[j]) || !usable(&candidates[i]) {
@@ -308,6 +315,22 @@ pub fn rank(
                 ms[i].same_behaviour_as.push(b.id.clone());
             }
         }
+        // Lines this change shares with a different change: the same edit inside a larger one.
+        ms[i].shared_edits = if usable(&candidates[i]) {
+            edits[i]
+                .iter()
+                .filter(|line| {
+                    (0..candidates.len()).any(|j| {
+                        j != i
+                            && usable(&candidates[j])
+                            && !same_change(&candidates[i], &candidates[j])
+                            && edits[j].contains(*line)
+                    })
+                })
+                .count()
+        } else {
+            0
+        };
     }
 
     // Gates, in order; the relative gates need to know about the rest.
@@ -431,6 +454,7 @@ pub fn rank(
             new_failing: m.new_failing,
             regressed_stages: m.regressed_stages.clone(),
             agrees_with: m.agrees_with.clone(),
+            shared_edits: m.shared_edits,
             same_results_as: m.same_results_as.clone(),
             probe_matches: m.probe_matches,
             probe_changed: m.probe_changed,
@@ -561,6 +585,20 @@ fn results_differ_from_base(e: &CandidateEvidence) -> bool {
     })
 }
 
+/// The lines a normalized patch ([`normalize_patch`]) adds or removes, each with its file.
+fn edited_lines(normalized: &str) -> std::collections::HashSet<(&str, &str)> {
+    let mut out = std::collections::HashSet::new();
+    let mut path = "";
+    for line in normalized.lines() {
+        if line.starts_with(['+', '-']) {
+            out.insert((path, line));
+        } else {
+            path = line;
+        }
+    }
+    out
+}
+
 fn same_change(a: &CandidateEvidence, b: &CandidateEvidence) -> bool {
     (!a.normalized_patch.is_empty() && a.normalized_patch == b.normalized_patch)
         || a.parsed_patch.as_ref().is_some_and(|p| !p.is_empty() && Some(p) == b.parsed_patch.as_ref())
@@ -651,7 +689,7 @@ fn compare(
     let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
     let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
     use Confidence::{High, Low, Medium};
-    let keys: [(Key, Ordering, String); 17] = [
+    let keys: [(Key, Ordering, String); 18] = [
         (
             ("broken", High),
             ma.broken.len().cmp(&mb.broken.len()),
@@ -776,6 +814,17 @@ fn compare(
             ("same_change", Low),
             mb.agrees_with.len().cmp(&ma.agrees_with.len()),
             "has fewer other candidates that made the same change".into(),
+        ),
+        // Weaker still: the same edit inside different changes. Only two changes of one size
+        // get this far.
+        (
+            ("shared_edits", Low),
+            mb.shared_edits.cmp(&ma.shared_edits),
+            format!(
+                "shares fewer of its edited lines with other candidates' changes ({} against {})",
+                ma.shared_edits.min(mb.shared_edits),
+                ma.shared_edits.max(mb.shared_edits)
+            ),
         ),
     ];
     for (key, ord, why) in keys {

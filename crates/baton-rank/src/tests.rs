@@ -472,6 +472,7 @@ fn a_syntax_error_is_the_examples_own_unless_the_program_compiled_the_code_as_it
     assert!(environment_error("SyntaxError: invalid syntax (<probe>, line 1)"));
     assert!(environment_error("  x = (\n    ^\nSyntaxError: invalid syntax"));
     assert!(environment_error("ModuleNotFoundError: No module named 'numpy'"));
+    assert!(environment_error("FileNotFoundError: [Errno 2] No such file or directory: 'app/models.py'"));
     assert!(!environment_error(
         "sympy.core.sympify.SympifyError: Sympify of expression 'could not parse 'y*'' failed, because of exception being raised:\nSyntaxError: unexpected EOF while parsing (<string>, line 1)"
     ));
@@ -501,4 +502,35 @@ fn a_candidate_that_only_added_a_script_at_the_top_is_out_where_others_change_th
     let board = rank(&run(), &ProbeContext::default(), &[], &[script_only, other_script]);
     assert!(board.candidates.iter().all(|c| c.eligible));
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
+}
+
+/// Two different changes of one size: the one whose edit other candidates also made, inside
+/// larger changes, goes first; without that the two tie and there is no winner.
+#[test]
+fn between_changes_of_one_size_the_edit_others_share_goes_first() {
+    let mut alone = cand(1, 2, vec![]);
+    alone.normalized_patch = "a.py\n+self.x=make_hashable(x)\n-self.x=x\n".into();
+    let mut shared = cand(2, 2, vec![]);
+    shared.normalized_patch = "a.py\n+make_hashable(self.x),\n-self.x,\n".into();
+    let mut larger = cand(3, 3, vec![]);
+    larger.normalized_patch =
+        "a.py\n+fromhashableimportmake_hashable\n+make_hashable(self.x),\n-self.x,\n".into();
+    let board = rank(&run(), &ProbeContext::default(), &[], &[alone.clone(), shared.clone(), larger]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    assert_eq!(board.candidates[0].shared_edits, 2);
+    assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy {
+            evidence: "shared_edits".into(),
+            confidence: baton_core::Confidence::Low
+        })
+    );
+    let below = board.candidates.iter().find(|c| c.id.as_str() == "c1").unwrap();
+    assert_eq!(
+        below.explanation[0],
+        "below c2: shares fewer of its edited lines with other candidates' changes (0 against 2)"
+    );
+
+    let board = rank(&run(), &ProbeContext::default(), &[], &[alone, shared]);
+    assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }

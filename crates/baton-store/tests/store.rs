@@ -86,6 +86,7 @@ fn a_recorded_run_reads_back_after_reopening() {
                         probe_changed: 0,
                         probe_new_errors: 0,
                         probe_fixed: 0,
+                        shared_edits: 0,
                         same_behaviour_as: vec![],
                         matrix_fixed_others: 0,
                         matrix_fixed_own: 0,
