@@ -620,6 +620,7 @@ fn a_candidates_reproduction_script_is_evidence_for_every_candidate() {
     assert_eq!(show["winner"], candidate(&show, "fix")["id"], "{show:#}");
     let lazy_gates = candidate(&show, "lazy")["gates"].to_string();
     assert!(lazy_gates.contains("it only added a script at the repository's top"), "{lazy_gates}");
+    assert!(candidate(&show, "lazy")["verified_as"].is_null(), "its tree is the base's: not verified");
     assert_eq!(show["decided_by"]["evidence"], "example_fixed", "{show:#}");
     assert_eq!(candidate(&show, "fix")["evidence"]["probe_fixed"], 1);
     assert_eq!(candidate(&show, "wrong")["evidence"]["probe_fixed"], 0);

@@ -406,10 +406,24 @@ impl RunContext {
         let mut evidence_trees: HashMap<usize, (Oid, Vec<String>)> = HashMap::new();
         let mut targets: Vec<VerifyTarget> = Vec::new();
         let mut shared: HashMap<usize, usize> = HashMap::new();
+        // A candidate that only added scripts at the top changed nothing the tests exercise, and
+        // the ranking puts it out where another candidate changed the project: its scripts run
+        // on the others, its own tree is not verified.
+        let changes_project = |slot: &Slot| {
+            slot.changes
+                .iter()
+                .any(|c| !protected.is_protected(&c.path) && !is_top_level_script(c, protected))
+        };
+        let completed =
+            |slot: &Slot| slot.commit.is_some() && matches!(slot.outcome, Some(AgentOutcome::Completed));
+        let someone_changes_project = slots.iter().any(|s| completed(s) && changes_project(s));
         for (i, slot) in slots.iter().enumerate() {
             let (Some(commit), Some(AgentOutcome::Completed)) = (&slot.commit, &slot.outcome) else {
                 continue;
             };
+            if someone_changes_project && !changes_project(slot) {
+                continue;
+            }
             let protected_changed: Vec<String> = slot
                 .changes
                 .iter()

@@ -342,7 +342,7 @@ pub fn rank(
         let e = &candidates[i];
         e.files_changed.saturating_sub(e.protected_edits.len()) > e.scripts_added
     };
-    if (0..candidates.len()).any(|i| gates[i].iter().all(|g| g.passed) && changes_project(i)) {
+    if (0..candidates.len()).any(|i| usable(&candidates[i]) && changes_project(i)) {
         for (i, g) in gates.iter_mut().enumerate() {
             if changes_project(i) {
                 continue;
