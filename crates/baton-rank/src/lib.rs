@@ -764,7 +764,7 @@ fn compare(
             ("example_fixed", Medium),
             mb.probe_fixed.cmp(&ma.probe_fixed),
             format!(
-                "runs to their end fewer of the examples and candidates' scripts that fail on the base ({} against {})",
+                "fixes fewer of the examples and candidates' scripts that fail on the base ({} against {})",
                 ma.probe_fixed.min(mb.probe_fixed),
                 ma.probe_fixed.max(mb.probe_fixed)
             ),
