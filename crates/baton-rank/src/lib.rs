@@ -171,6 +171,13 @@ fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
     for (p, cand) in e.probes.iter().enumerate() {
         let (Some(base), Some(name)) = (ctx.base.get(p), ctx.names.get(p)) else { continue };
         let script = ctx.from_candidate.get(p).copied().unwrap_or(false);
+        // A probe stopped at its time limit, here or on the base, says how fast this machine
+        // was as much as how the code behaves: it counts for nothing, and its cut output does
+        // not enter the behaviour this candidate shares with others.
+        if cand.timed_out || base.timed_out {
+            m.behaviour_signature.push_str("<timed out>\u{1f}");
+            continue;
+        }
         m.behaviour_signature.push_str(&format!("{}\u{1f}", cand.statements.join("\u{1e}")));
         for (s, c) in cand.statements.iter().enumerate() {
             let b = base.statements.get(s).map(String::as_str).unwrap_or("");
@@ -182,8 +189,7 @@ fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
             // Issues report crashes: what fails on the base for a reason of its own (not a
             // missing import) and runs to its end here is the crash gone. Another exception in
             // its place is not.
-            let both_ran = !base.timed_out && !cand.timed_out;
-            let fixed = both_ran && is_error(b) && !environment_error(b) && !is_error(c);
+            let fixed = is_error(b) && !environment_error(b) && !is_error(c);
             if fixed {
                 m.probe_fixed += 1;
                 m.probe_notes
@@ -192,13 +198,13 @@ fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
                     continue;
                 }
             } else if script {
-                if both_ran && is_error(c) && !is_error(b) {
+                if is_error(c) && !is_error(b) {
                     m.probe_new_errors += 1;
                     m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
                 }
                 continue;
             }
-            if shows_behaviour(b) && !base.timed_out {
+            if shows_behaviour(b) {
                 m.changes_a_working_example = true;
             }
             let shown = ctx.shown.get(p).and_then(|v| v.get(s)).and_then(Option::as_ref);

@@ -534,3 +534,23 @@ fn between_changes_of_one_size_the_edit_others_share_goes_first() {
     let board = rank(&run(), &ProbeContext::default(), &[], &[alone, shared]);
     assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }
+
+/// A probe cut at its time limit on one side says how fast the machine was: the candidate whose
+/// example timed out has not changed what the example does, and the gate that asks for a change
+/// then leaves no one in (no winner), as it would have without the timeout.
+#[test]
+fn a_probe_that_timed_out_counts_for_nothing() {
+    let ctx = ProbeContext {
+        names: vec!["example 1".into()],
+        shown: vec![vec![None]],
+        from_candidate: vec![],
+        base: vec![probe(&["RecursionError: maximum recursion depth exceeded"])],
+    };
+    let mut slow = cand(1, 2, vec![]);
+    slow.probes = vec![baton_core::ProbeOutcome { timed_out: true, ..probe(&["partial output"]) }];
+    let mut same = cand(2, 5, vec![]);
+    same.probes = vec![probe(&["RecursionError: maximum recursion depth exceeded"])];
+    let board = rank(&run(), &ctx, &[], &[slow, same]);
+    assert!(board.candidates.iter().all(|c| c.probe_changed == 0 && c.probe_fixed == 0));
+    assert!(board.decision.winner().is_none(), "{:?}", board.decision);
+}
