@@ -629,6 +629,13 @@ fn a_candidates_reproduction_script_is_evidence_for_every_candidate() {
         why.contains("reproduce.py: runs to its end; fails on the base with ValueError: add(2, 3) gives -1"),
         "{why}"
     );
+    let wrong_why = candidate(&show, "wrong")["explanation"].to_string();
+    assert!(
+        wrong_why.contains(
+            "also adds a script at the repository's top (a reproduction, it seems); a merge lands it"
+        ),
+        "{wrong_why}"
+    );
 
     let off = env.baton(&[
         "run",

@@ -910,6 +910,15 @@ fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
     if !e.verified && usable(e) && e.files_changed > e.protected_edits.len() {
         out.push("not verified".into());
     }
+    let project_files = e.files_changed.saturating_sub(e.protected_edits.len());
+    if e.scripts_added > 0 && project_files > e.scripts_added {
+        // A reproduction left behind beside a real change: merging the change lands it too.
+        out.push(format!(
+            "also adds {} at the repository's top (a reproduction, it seems); a merge lands {}",
+            plural(e.scripts_added, "a script", "scripts"),
+            plural(e.scripts_added, "it", "them")
+        ));
+    }
     if !m.agrees_with.is_empty() {
         let ids: Vec<String> = m.agrees_with.iter().map(ToString::to_string).collect();
         out.push(format!("same change as {}", ids.join(", ")));
