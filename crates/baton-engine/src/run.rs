@@ -409,19 +409,25 @@ impl RunContext {
         // A candidate that only added scripts at the top changed nothing the tests exercise, and
         // the ranking puts it out where another candidate changed the project: its scripts run
         // on the others, its own tree is not verified.
-        let changes_project = |slot: &Slot| {
-            slot.changes
-                .iter()
-                .any(|c| !protected.is_protected(&c.path) && !is_top_level_script(c, protected))
+        // (The same test as the ranking's gate: more files changed outside protected paths than
+        // scripts added.)
+        let scripts_added: Vec<usize> = slots
+            .iter()
+            .map(|s| s.changes.iter().filter(|c| is_top_level_script(c, protected)).count())
+            .collect();
+        let changes_project = |i: usize| {
+            slots[i].changes.iter().filter(|c| !protected.is_protected(&c.path)).count() > scripts_added[i]
         };
-        let completed =
-            |slot: &Slot| slot.commit.is_some() && matches!(slot.outcome, Some(AgentOutcome::Completed));
-        let someone_changes_project = slots.iter().any(|s| completed(s) && changes_project(s));
+        let someone_changes_project = (0..slots.len()).any(|i| {
+            slots[i].commit.is_some()
+                && matches!(slots[i].outcome, Some(AgentOutcome::Completed))
+                && changes_project(i)
+        });
         for (i, slot) in slots.iter().enumerate() {
             let (Some(commit), Some(AgentOutcome::Completed)) = (&slot.commit, &slot.outcome) else {
                 continue;
             };
-            if someone_changes_project && !changes_project(slot) {
+            if someone_changes_project && !changes_project(i) {
                 continue;
             }
             let protected_changed: Vec<String> = slot
@@ -621,7 +627,7 @@ impl RunContext {
                 tokens_changed,
                 complexity,
                 protected_edits,
-                scripts_added: slot.changes.iter().filter(|c| is_top_level_script(c, protected)).count(),
+                scripts_added: scripts_added[i],
                 tamper,
                 verified: own.is_some(),
                 verified_as: own.is_some().then(|| slots[primary].id.clone()),
@@ -1153,8 +1159,7 @@ fn python_imports(
 /// agent's reproduction of the problem (`reproduce_bug.py`), not a change to the project.
 fn is_top_level_script(change: &baton_git::FileChange, protected: &Protected) -> bool {
     change.kind == baton_git::ChangeKind::Added
-        && !change.path.contains('/')
-        && change.path.ends_with(".py")
+        && baton_verify::is_script_path(&change.path)
         && !protected.is_protected(&change.path)
 }
 

@@ -190,28 +190,29 @@ fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
             // missing import) and runs to its end here is the crash gone. Another exception in
             // its place is not.
             let fixed = is_error(b) && !environment_error(b) && !is_error(c);
+            let new_error = is_error(c) && !is_error(b);
             if fixed {
                 m.probe_fixed += 1;
                 m.probe_notes
                     .push(format!("{label}: runs to its end; fails on the base with {}", last_line(b)));
-                if script {
-                    continue;
-                }
-            } else if script {
-                if is_error(c) && !is_error(b) {
-                    m.probe_new_errors += 1;
-                    m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
-                }
+            }
+            if new_error {
+                m.probe_new_errors += 1;
+                m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
+            }
+            // A candidate's script is not one of the task's examples: only a crash gone or a new
+            // one counts.
+            if script {
                 continue;
             }
             if shows_behaviour(b) {
                 m.changes_a_working_example = true;
             }
+            if new_error {
+                continue;
+            }
             let shown = ctx.shown.get(p).and_then(|v| v.get(s)).and_then(Option::as_ref);
-            if is_error(c) && !is_error(b) {
-                m.probe_new_errors += 1;
-                m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
-            } else if shown.is_some_and(|e| e == c) {
+            if shown.is_some_and(|e| e == c) {
                 m.probe_matches += 1;
                 m.probe_changed += 1;
                 m.probe_notes.push(format!("{label}: output now matches what the task shows"));
@@ -303,6 +304,8 @@ pub fn rank(
     let edits: Vec<std::collections::HashSet<(&str, &str)>> =
         candidates.iter().map(|e| edited_lines(&e.normalized_patch)).collect();
     for i in 0..candidates.len() {
+        // Lines this change shares with a different change: the same edit inside a larger one.
+        let mut shared: std::collections::HashSet<&(&str, &str)> = std::collections::HashSet::new();
         for j in 0..candidates.len() {
             if i == j || !usable(&candidates[j]) || !usable(&candidates[i]) {
                 continue;
@@ -310,33 +313,21 @@ pub fn rank(
             let (a, b) = (&candidates[i], &candidates[j]);
             if same_change(a, b) {
                 ms[i].agrees_with.push(b.id.clone());
-            } else if a.verified
-                && b.verified
-                && results_differ_from_base(a)
-                && ms[i].results_signature == ms[j].results_signature
-            {
-                ms[i].same_results_as.push(b.id.clone());
+            } else {
+                shared.extend(edits[i].intersection(&edits[j]));
+                if a.verified
+                    && b.verified
+                    && results_differ_from_base(a)
+                    && ms[i].results_signature == ms[j].results_signature
+                {
+                    ms[i].same_results_as.push(b.id.clone());
+                }
             }
             if ms[i].probe_changed > 0 && ms[i].behaviour_signature == ms[j].behaviour_signature {
                 ms[i].same_behaviour_as.push(b.id.clone());
             }
         }
-        // Lines this change shares with a different change: the same edit inside a larger one.
-        ms[i].shared_edits = if usable(&candidates[i]) {
-            edits[i]
-                .iter()
-                .filter(|line| {
-                    (0..candidates.len()).any(|j| {
-                        j != i
-                            && usable(&candidates[j])
-                            && !same_change(&candidates[i], &candidates[j])
-                            && edits[j].contains(*line)
-                    })
-                })
-                .count()
-        } else {
-            0
-        };
+        ms[i].shared_edits = shared.len();
     }
 
     // Gates, in order; the relative gates need to know about the rest.
@@ -693,147 +684,143 @@ fn compare(
     mb: &Metrics,
 ) -> (Ordering, String, Key) {
     let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
+    // Keys on a count, with the reason the lower candidate is lower: fewer is better, or more is.
+    let fewer_wins =
+        |what: &str, x: usize, y: usize| (x.cmp(&y), format!("{what} ({} against {})", x.max(y), x.min(y)));
+    let more_wins =
+        |what: &str, x: usize, y: usize| (y.cmp(&x), format!("{what} ({} against {})", x.min(y), x.max(y)));
     let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
     use Confidence::{High, Low, Medium};
-    let keys: [(Key, Ordering, String); 18] = [
-        (
-            ("broken", High),
-            ma.broken.len().cmp(&mb.broken.len()),
-            format!(
-                "breaks more tests ({} against {})",
-                mb.broken.len().max(ma.broken.len()),
-                mb.broken.len().min(ma.broken.len())
-            ),
-        ),
-        (
-            ("fixed", High),
-            mb.fixed.len().cmp(&ma.fixed.len()),
-            format!(
-                "fixes fewer tests ({} against {})",
-                ma.fixed.len().min(mb.fixed.len()),
-                ma.fixed.len().max(mb.fixed.len())
-            ),
-        ),
+    let keys: [(Key, (Ordering, String)); 18] = [
+        (("broken", High), fewer_wins("breaks more tests", ma.broken.len(), mb.broken.len())),
+        (("fixed", High), more_wins("fixes fewer tests", ma.fixed.len(), mb.fixed.len())),
         (
             ("others_tests", High),
-            mb.matrix_fixed_others.cmp(&ma.matrix_fixed_others),
-            format!(
-                "passes fewer of the tests other candidates wrote that fail on the base ({} against {})",
-                ma.matrix_fixed_others.min(mb.matrix_fixed_others),
-                ma.matrix_fixed_others.max(mb.matrix_fixed_others)
+            more_wins(
+                "passes fewer of the tests other candidates wrote that fail on the base",
+                ma.matrix_fixed_others,
+                mb.matrix_fixed_others,
             ),
         ),
         (
             ("shown_output", High),
-            mb.probe_matches.cmp(&ma.probe_matches),
-            format!(
-                "matches fewer of the outputs the task shows ({} against {})",
-                ma.probe_matches.min(mb.probe_matches),
-                ma.probe_matches.max(mb.probe_matches)
-            ),
+            more_wins("matches fewer of the outputs the task shows", ma.probe_matches, mb.probe_matches),
         ),
         (
             ("example_errors", High),
-            ma.probe_new_errors.cmp(&mb.probe_new_errors),
-            format!(
-                "raises new errors in more of the examples and candidates' scripts ({})",
-                ma.probe_new_errors.max(mb.probe_new_errors)
+            (
+                ma.probe_new_errors.cmp(&mb.probe_new_errors),
+                format!(
+                    "raises new errors in more of the examples and candidates' scripts ({})",
+                    ma.probe_new_errors.max(mb.probe_new_errors)
+                ),
             ),
         ),
         (
             ("matrix_broken", High),
-            ma.matrix_broken.cmp(&mb.matrix_broken),
-            format!(
-                "fails more of the candidates' tests that pass on the base ({})",
-                ma.matrix_broken.max(mb.matrix_broken)
+            (
+                ma.matrix_broken.cmp(&mb.matrix_broken),
+                format!(
+                    "fails more of the candidates' tests that pass on the base ({})",
+                    ma.matrix_broken.max(mb.matrix_broken)
+                ),
             ),
         ),
         (
             ("stages", High),
-            ma.regressed_stages.len().cmp(&mb.regressed_stages.len()),
-            format!(
-                "has more stages that got worse than on the base ({})",
-                n(ma.regressed_stages.len().max(mb.regressed_stages.len()), "stage", "stages")
+            (
+                ma.regressed_stages.len().cmp(&mb.regressed_stages.len()),
+                format!(
+                    "has more stages that got worse than on the base ({})",
+                    n(ma.regressed_stages.len().max(mb.regressed_stages.len()), "stage", "stages")
+                ),
             ),
         ),
         (
             ("findings", High),
-            ma.new_findings.len().cmp(&mb.new_findings.len()),
-            format!(
-                "adds more lint or security findings ({} against {})",
-                ma.new_findings.len().max(mb.new_findings.len()),
-                ma.new_findings.len().min(mb.new_findings.len())
-            ),
+            fewer_wins("adds more lint or security findings", ma.new_findings.len(), mb.new_findings.len()),
         ),
-        (("new_failing", High), ma.new_failing.cmp(&mb.new_failing), "has more failing new tests".into()),
+        (("new_failing", High), (ma.new_failing.cmp(&mb.new_failing), "has more failing new tests".into())),
         (
             ("example_fixed", Medium),
-            mb.probe_fixed.cmp(&ma.probe_fixed),
-            format!(
-                "fixes fewer of the examples and candidates' scripts that fail on the base ({} against {})",
-                ma.probe_fixed.min(mb.probe_fixed),
-                ma.probe_fixed.max(mb.probe_fixed)
+            more_wins(
+                "fixes fewer of the examples and candidates' scripts that fail on the base",
+                ma.probe_fixed,
+                mb.probe_fixed,
             ),
         ),
         (
             ("own_tests", Medium),
-            mb.matrix_fixed_own.cmp(&ma.matrix_fixed_own),
-            "passes fewer of its own new tests that fail on the base".into(),
+            (
+                mb.matrix_fixed_own.cmp(&ma.matrix_fixed_own),
+                "passes fewer of its own new tests that fail on the base".into(),
+            ),
         ),
         (
             ("example_changed", Medium),
-            changed(mb).cmp(&changed(ma)),
-            "leaves the behaviour of the task's examples as it is on the base".into(),
+            (
+                changed(mb).cmp(&changed(ma)),
+                "leaves the behaviour of the task's examples as it is on the base".into(),
+            ),
         ),
         (
             ("same_behaviour", Medium),
-            mb.same_behaviour_as.len().cmp(&ma.same_behaviour_as.len()),
-            "has fewer other candidates whose examples behave the same".into(),
+            (
+                mb.same_behaviour_as.len().cmp(&ma.same_behaviour_as.len()),
+                "has fewer other candidates whose examples behave the same".into(),
+            ),
         ),
         (
             ("same_results", Medium),
-            mb.same_results_as.len().cmp(&ma.same_results_as.len()),
-            "has fewer other candidates with the same test results".into(),
+            (
+                mb.same_results_as.len().cmp(&ma.same_results_as.len()),
+                "has fewer other candidates with the same test results".into(),
+            ),
         ),
         (
             ("size", Low),
-            a.lines_changed.cmp(&b.lines_changed),
-            format!(
-                "makes a larger change ({} against {})",
-                n(a.lines_changed.max(b.lines_changed), "line", "lines"),
-                a.lines_changed.min(b.lines_changed)
+            (
+                a.lines_changed.cmp(&b.lines_changed),
+                format!(
+                    "makes a larger change ({} against {})",
+                    n(a.lines_changed.max(b.lines_changed), "line", "lines"),
+                    a.lines_changed.min(b.lines_changed)
+                ),
             ),
         ),
         // Equal line counts hide edits of different size: `x` for `y` against a rewritten line.
         (
             ("tokens", Low),
-            a.tokens_changed.cmp(&b.tokens_changed),
-            format!(
-                "makes a larger change within as many lines ({} against {})",
-                n(a.tokens_changed.max(b.tokens_changed), "token", "tokens"),
-                a.tokens_changed.min(b.tokens_changed)
+            (
+                a.tokens_changed.cmp(&b.tokens_changed),
+                format!(
+                    "makes a larger change within as many lines ({} against {})",
+                    n(a.tokens_changed.max(b.tokens_changed), "token", "tokens"),
+                    a.tokens_changed.min(b.tokens_changed)
+                ),
             ),
         ),
         // Identical text is the weakest agreement: agents that share a model repeat each other's
         // mistakes, so it only breaks ties.
         (
             ("same_change", Low),
-            mb.agrees_with.len().cmp(&ma.agrees_with.len()),
-            "has fewer other candidates that made the same change".into(),
+            (
+                mb.agrees_with.len().cmp(&ma.agrees_with.len()),
+                "has fewer other candidates that made the same change".into(),
+            ),
         ),
         // Weaker still: the same edit inside different changes. Only two changes of one size
         // get this far.
         (
             ("shared_edits", Low),
-            mb.shared_edits.cmp(&ma.shared_edits),
-            format!(
-                "shares fewer of its edited lines with other candidates' changes ({} against {})",
-                ma.shared_edits.min(mb.shared_edits),
-                ma.shared_edits.max(mb.shared_edits)
+            more_wins(
+                "shares fewer of its edited lines with other candidates' changes",
+                ma.shared_edits,
+                mb.shared_edits,
             ),
         ),
     ];
-    for (key, ord, why) in keys {
+    for (key, (ord, why)) in keys {
         if ord != Ordering::Equal {
             return (ord, why, key);
         }

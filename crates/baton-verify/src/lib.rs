@@ -16,8 +16,8 @@ mod tamper;
 
 pub use compare::compare;
 pub use probes::{
-    Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, extract_probes, normalize,
-    python_packages, used_names,
+    Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, extract_probes, is_script_path,
+    normalize, python_packages, used_names,
 };
 pub use protect::Protected;
 pub use related::{RelatedTests, present_in};

@@ -37,7 +37,8 @@ pub enum ProbeKind {
     /// A Python script a candidate added at the top of the repository (`reproduce_bug.py`):
     /// its author's reproduction of the problem, run unchanged as `python <path>` would run it
     /// from the workspace's root, on the base and on every candidate.
-    CandidateScript { author: String, path: String, source: String },
+    /// Its name says whose it is.
+    CandidateScript { path: String, source: String },
 }
 
 /// Put first in a probe script: imports resolve from the working directory (the workspace), as
@@ -464,6 +465,12 @@ fn candidate_script_driver(path: &str, source: &str) -> String {
     )
 }
 
+/// Whether a path names a Python script at the repository's top, where agents leave their
+/// reproductions of a problem (`reproduce_bug.py`).
+pub fn is_script_path(path: &str) -> bool {
+    !path.contains('/') && path.ends_with(".py")
+}
+
 /// The scripts candidates added at the top of the repository, as probes: each distinct source
 /// once (named after its first author), at most `limit` of them, none larger than 64 KiB.
 /// `added` holds, per candidate, the top-level files it added and their contents.
@@ -471,7 +478,7 @@ pub fn candidate_scripts(added: &[(String, Vec<(String, String)>)], limit: usize
     let mut probes: Vec<Probe> = Vec::new();
     for (author, files) in added {
         for (path, source) in files {
-            let runnable = !path.contains('/') && path.ends_with(".py") && source.len() <= 64 << 10;
+            let runnable = is_script_path(path) && source.len() <= 64 << 10;
             let seen = probes
                 .iter()
                 .any(|p| matches!(&p.kind, ProbeKind::CandidateScript { source: s, .. } if s == source));
@@ -480,11 +487,7 @@ pub fn candidate_scripts(added: &[(String, Vec<(String, String)>)], limit: usize
             }
             probes.push(Probe {
                 name: format!("{author}'s {path}"),
-                kind: ProbeKind::CandidateScript {
-                    author: author.clone(),
-                    path: path.clone(),
-                    source: source.clone(),
-                },
+                kind: ProbeKind::CandidateScript { path: path.clone(), source: source.clone() },
                 shown: vec![None],
             });
         }
