@@ -51,6 +51,16 @@ impl RunView {
         subjects.len()
     }
 
+    /// Related test files the candidate's verification left out (over `verify.related_budget`).
+    fn left_out(&self, c: &CandidateRow) -> Vec<&str> {
+        let subject = Subject::Candidate(c.verified_as.clone().unwrap_or_else(|| c.id.clone()));
+        self.stages
+            .iter()
+            .filter(|(s, _)| *s == subject)
+            .flat_map(|(_, r)| r.left_out.iter().map(String::as_str))
+            .collect()
+    }
+
     fn score(&self, id: &baton_core::CandidateId) -> Option<&CandidateScore> {
         self.run.scoreboard.as_ref()?.candidates.iter().find(|c| &c.id == id)
     }
@@ -262,7 +272,7 @@ pub(crate) fn json(v: &RunView) -> Value {
             .into_iter()
             .map(|c| {
                 let s = v.score(&c.id);
-                json!({
+                let mut row = json!({
                     "id": c.id,
                     "agent": c.agent,
                     "strategy": c.strategy,
@@ -305,7 +315,9 @@ pub(crate) fn json(v: &RunView) -> Value {
                         "tamper": s.tamper,
                     })),
                     "explanation": s.map(|s| s.explanation.clone()).unwrap_or_default(),
-                })
+                });
+                row["left_out_tests"] = json!(v.left_out(c));
+                row
             })
             .collect()
     };

@@ -850,3 +850,66 @@ fn a_protected_glob_of_the_users_that_matches_nothing_is_warned_about() {
     );
     assert!(!stderr(&out).contains("`tests/**` matches no file"), "{}", text(&out));
 }
+
+/// Each candidate runs the tests related to its own changes; tests related only to another
+/// candidate's changes run on it while the base's time on them fits in `verify.related_budget`.
+#[test]
+fn a_slow_test_module_only_one_candidate_touched_stays_within_the_budget() {
+    let env = Env::new();
+    env.repo.write(
+        "baton.toml",
+        r#"[run]
+grace = "1s"
+
+[verify]
+related_budget = "1s"
+related = [{ from = '^src/(?P<stem>\w+)\.sh$', to = ["tests/test_{stem}.sh"] }]
+
+[[verify.stage]]
+name = "test"
+run = "for t in {related_tests}; do sh $t; done"
+parser = "tap"
+"#,
+    );
+    env.repo.write("tests/test_calc.sh", common::TESTS);
+    env.repo.write("src/slow.sh", "slow() { echo slow; }\n");
+    env.repo.write("tests/test_slow.sh", "sleep 3\necho 1..1\necho 'ok 1 - slow_works'\n");
+    env.repo.commit_all("a slow test module");
+    let fix = env.agent("fix", FIX);
+    let detour = env.agent("detour", &format!("{FIX}echo '# looked here too' >> src/slow.sh\n"));
+    let out = env.baton(&["run", "fix add", "--agent", &detour, "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("left out tests related only to other candidates' changes"),
+        "the run says what it left out: {}",
+        text(&out)
+    );
+    let show = env.show();
+    assert_eq!(
+        candidate(&show, "fix")["left_out_tests"],
+        serde_json::json!(["tests/test_slow.sh"]),
+        "{show:#}"
+    );
+    assert_eq!(candidate(&show, "detour")["left_out_tests"], serde_json::json!([]));
+    // What the fix did not run is not held against it: nothing is missing or broken.
+    assert_eq!(candidate(&show, "fix")["evidence"]["broken"], serde_json::json!([]), "{show:#}");
+    assert_eq!(show["winner"], candidate(&show, "fix")["id"], "{show:#}");
+
+    let out = env.baton(&[
+        "run",
+        "fix add",
+        "--agent",
+        &detour,
+        "--agent",
+        &fix,
+        "--set",
+        "verify.related_budget=1m",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let show = env.show();
+    assert_eq!(
+        candidate(&show, "fix")["left_out_tests"],
+        serde_json::json!([]),
+        "within the budget: {show:#}"
+    );
+}

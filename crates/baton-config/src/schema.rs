@@ -253,6 +253,10 @@ pub struct VerifyConfig {
     pub reruns: u32,
     pub protected: Vec<String>,
     pub related: Vec<RelatedRule>,
+    /// How long a candidate may spend on related tests that only other candidates' changes
+    /// relate to, judged by the base's time on them; 0 runs only its own.
+    #[serde(deserialize_with = "de_duration")]
+    pub related_budget: Duration,
     #[serde(rename = "stage")]
     pub stages: Vec<StageConfig>,
     /// Commands whose output is the behaviour the task is about.

@@ -167,6 +167,23 @@ pub struct StageResult {
     /// A measured number, such as a benchmark's time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<Metric>,
+    /// When the stage ran its related tests in parts, one run per group of test files: the
+    /// groups in order, each with how many consecutive entries of `tests` it gave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<TestPart>,
+    /// Related test files this subject did not run: they relate only to other candidates'
+    /// changes and would have cost more than the budget (`verify.related_budget`). The base's
+    /// results from them are not compared with this subject's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
+}
+
+/// One run of a stage on a group of related test files (see [`StageResult::parts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestPart {
+    pub files: Vec<String>,
+    /// How many test results the run gave.
+    pub tests: usize,
 }
 
 /// A stage's measured number and how to judge it.

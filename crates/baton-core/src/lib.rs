@@ -16,7 +16,7 @@ mod task;
 pub use event::{AgentActivity, Phase, PlannedCandidate, RunEvent, RunStatus, Subject};
 pub use evidence::{
     Metric, ProbeOutcome, StageComparison, StageKind, StageResult, StageStatus, TestCase, TestChange,
-    TestDelta, TestStatus,
+    TestDelta, TestPart, TestStatus,
 };
 pub use exit::ExitCode;
 pub use ids::{CandidateId, IdError, RunId};

@@ -14,7 +14,7 @@ use baton_git::{FileChange, Oid, Repo, Workspace, WorkspaceKind};
 use baton_rank::CandidateEvidence;
 use baton_store::Store;
 use baton_verify::{
-    BaseResults, Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, StageRunner, SubjectContext,
+    BaseResults, Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, Split, StageRunner, SubjectContext,
     extract_probes,
 };
 use tokio::sync::{Semaphore, mpsc};
@@ -344,6 +344,8 @@ struct VerifyJob {
     commit: Option<Oid>,
     changed: Vec<String>,
     related: Vec<String>,
+    /// The candidate's side of split related tests (the base's is made in `verify_all`).
+    split: Split,
 }
 
 /// A distinct tree to verify and the candidates that share it.
@@ -355,6 +357,7 @@ struct VerifyTarget {
     in_place: bool,
     changed: Vec<String>,
     related: Vec<String>,
+    split: Split,
 }
 
 impl RunContext {
@@ -474,6 +477,7 @@ impl RunContext {
                         in_place,
                         changed: Vec::new(),
                         related: Vec::new(),
+                        split: Split::None,
                     });
                 }
             }
@@ -487,6 +491,7 @@ impl RunContext {
             let base_set: BTreeSet<&str> = base_paths.iter().map(String::as_str).collect();
             let mut base_changed = BTreeSet::new();
             let mut base_related = BTreeSet::new();
+            let mut own_related = Vec::with_capacity(targets.len());
             let mut target_paths = Vec::with_capacity(targets.len());
             for t in &mut targets {
                 let changed: Vec<String> = slots[t.primary].changes.iter().map(|c| c.path.clone()).collect();
@@ -494,21 +499,49 @@ impl RunContext {
                 let path_set: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
                 t.changed = changed.iter().filter(|p| path_set.contains(p.as_str())).cloned().collect();
                 base_changed.extend(changed.iter().filter(|p| base_set.contains(p.as_str())).cloned());
-                if runner.uses_related_tests() {
-                    base_related.extend(related.related(&changed, &base_paths, protected));
-                }
+                let own: BTreeSet<String> = if runner.uses_related_tests() {
+                    related.related(&changed, &base_paths, protected).into_iter().collect()
+                } else {
+                    BTreeSet::new()
+                };
+                base_related.extend(own.iter().cloned());
+                own_related.push(own);
                 target_paths.push(paths);
             }
             // Every subject runs the tests related to the union of all candidates' changes (and
-            // the hidden tests), so that results compare test by test across all of them.
+            // the hidden tests, which relate to every candidate), so that results compare test
+            // by test across all of them, within `verify.related_budget` (see `Split`).
             if let Some((_, paths)) = &hidden {
-                base_related.extend(
-                    paths.iter().filter(|p| protected.is_protected(p) || looks_like_test(p)).cloned(),
-                );
+                let tests = paths.iter().filter(|p| protected.is_protected(p) || looks_like_test(p));
+                base_related.extend(tests.clone().cloned());
+                for own in &mut own_related {
+                    own.extend(tests.clone().cloned());
+                }
             }
             let union: Vec<String> = base_related.iter().cloned().collect();
-            for (t, paths) in targets.iter_mut().zip(&target_paths) {
-                t.related = baton_verify::present_in(&union, paths);
+            let parts = if base_ws.is_some() {
+                baton_verify::related_parts(&union, &own_related)
+            } else {
+                Vec::new()
+            };
+            for ((t, paths), own) in targets.iter_mut().zip(&target_paths).zip(&own_related) {
+                if parts.is_empty() {
+                    t.related = baton_verify::present_in(&union, paths);
+                    continue;
+                }
+                let (mine, others): (Vec<_>, Vec<_>) =
+                    parts.iter().enumerate().partition(|(_, files)| files.iter().all(|f| own.contains(f)));
+                let mine_files: Vec<String> =
+                    mine.iter().flat_map(|(_, files)| files.iter().cloned()).collect();
+                t.related = baton_verify::present_in(&mine_files, paths);
+                t.split = Split::Candidate {
+                    own: mine.iter().map(|(i, _)| *i).collect(),
+                    others: others
+                        .into_iter()
+                        .map(|(i, files)| (i, baton_verify::present_in(files, paths)))
+                        .filter(|(_, files)| !files.is_empty())
+                        .collect(),
+                };
             }
             let unmatched = protected.unmatched(&base_paths);
             if unmatched.len() == self.config.verify.protected.len() && !unmatched.is_empty() {
@@ -540,7 +573,9 @@ impl RunContext {
                         commit: hidden.as_ref().map(|(h, _)| h.clone()),
                         changed: base_changed.into_iter().collect(),
                         related: base_related.into_iter().collect(),
+                        split: Split::None,
                     }),
+                    parts,
                 )
                 .await?;
         }
@@ -754,6 +789,7 @@ impl RunContext {
                         changed_files: paths.clone(),
                         related_tests: paths,
                         base: None,
+                        split: Split::None,
                     };
                     let emit_tx = emitter.tx.clone();
                     let emit = move |e: RunEvent| {
@@ -1017,6 +1053,7 @@ impl RunContext {
         runner: &StageRunner,
         probe_runner: &ProbeRunner,
         base: Option<VerifyJob>,
+        parts: Vec<Vec<String>>,
     ) -> Result<HashMap<Subject, Verification>, EngineError> {
         self.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Verify, total: targets.len() + 1 });
         let limit = Arc::new(Semaphore::new(self.jobs));
@@ -1030,19 +1067,23 @@ impl RunContext {
                 commit: (!t.in_place).then(|| t.commit.clone()),
                 changed: t.changed.clone(),
                 related: t.related.clone(),
+                split: t.split.clone(),
             });
         }
         // Candidates learn the base's verdicts as soon as it has them (it runs first), to rerun
         // failing tests only when they fail beyond the base.
-        let (mut base_tx, base_rx) = match jobs.first() {
+        let (mut base_tx, base_rx) = match jobs.first_mut() {
             Some(j) if j.subject == Subject::Base => {
                 let (tx, rx) = BaseResults::channel();
+                if !parts.is_empty() {
+                    j.split = Split::Base { parts, progress: tx.clone() };
+                }
                 (Some(tx), Some(rx))
             }
             _ => (None, None),
         };
         // Stages borrow the runner; run them on this task's scope with bounded concurrency.
-        let futures = jobs.into_iter().map(|VerifyJob { subject, ws, commit, changed, related }| {
+        let futures = jobs.into_iter().map(|VerifyJob { subject, ws, commit, changed, related, split }| {
             let (publish, base) =
                 if subject == Subject::Base { (base_tx.take(), None) } else { (None, base_rx.clone()) };
             let limit = limit.clone();
@@ -1074,6 +1115,7 @@ impl RunContext {
                     changed_files: changed,
                     related_tests: related,
                     base,
+                    split,
                 };
                 let emit_tx = emitter.tx.clone();
                 let emit = move |e: RunEvent| {

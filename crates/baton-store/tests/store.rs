@@ -36,6 +36,8 @@ fn stage(tests: Vec<TestCase>) -> StageResult {
         flaky: vec![],
         findings: None,
         metric: None,
+        parts: vec![],
+        left_out: vec![],
     }
 }
 

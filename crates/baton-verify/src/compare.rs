@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use baton_core::{StageComparison, StageResult, TestChange, TestDelta, TestStatus};
+use baton_core::{StageComparison, StageResult, TestCase, TestChange, TestDelta, TestStatus};
 
 /// Compares a candidate's stage results with the base's, test by test where both sides
 /// produced test results, by exit status otherwise.
@@ -10,7 +10,7 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
         .map(|cand| {
             let base_stage = base.iter().find(|b| b.stage == cand.stage);
             let base_tests: BTreeMap<&str, TestStatus> = base_stage
-                .map(|b| b.tests.iter().map(|t| (t.name.as_str(), t.status)).collect())
+                .map(|b| compared_tests(b, &cand.left_out).map(|t| (t.name.as_str(), t.status)).collect())
                 .unwrap_or_default();
             let cand_tests: BTreeMap<&str, TestStatus> =
                 cand.tests.iter().map(|t| (t.name.as_str(), t.status)).collect();
@@ -74,6 +74,18 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
         .collect()
 }
 
+/// The base's tests to compare with a candidate's: all but those of the groups of related test
+/// files the candidate left out (see [`StageResult::parts`]).
+fn compared_tests<'a>(base: &'a StageResult, left_out: &[String]) -> impl Iterator<Item = &'a TestCase> {
+    let mut keep = Vec::with_capacity(base.tests.len());
+    for part in &base.parts {
+        let skipped = !left_out.is_empty() && part.files.iter().all(|f| left_out.contains(f));
+        keep.extend(std::iter::repeat_n(!skipped, part.tests));
+    }
+    keep.resize(base.tests.len(), true);
+    base.tests.iter().zip(keep).filter_map(|(t, keep)| keep.then_some(t))
+}
+
 /// The findings in `cand` beyond those in `base`, counting duplicates.
 fn new_findings(base: &[String], cand: &[String]) -> Vec<String> {
     let mut left: BTreeMap<&str, usize> = BTreeMap::new();
@@ -109,6 +121,8 @@ mod tests {
             flaky: vec![],
             findings: None,
             metric: None,
+            parts: vec![],
+            left_out: vec![],
         }
     }
 
@@ -189,6 +203,8 @@ mod review_tests {
             flaky: vec![],
             findings: Some(findings.iter().map(|s| s.to_string()).collect()),
             metric: metric.map(|value| Metric { value, lower_is_better: true, tolerance: 0.05 }),
+            parts: vec![],
+            left_out: vec![],
         }
     }
 

@@ -20,6 +20,6 @@ pub use probes::{
     normalize, python_packages, used_names,
 };
 pub use protect::Protected;
-pub use related::{RelatedTests, present_in};
-pub use stages::{BaseResults, BaseResultsSender, StageRunner, SubjectContext};
+pub use related::{RelatedTests, present_in, related_parts};
+pub use stages::{BaseResults, BaseResultsSender, Split, StageRunner, SubjectContext};
 pub use tamper::{TamperFlag, tamper_flags};

@@ -86,6 +86,27 @@ pub fn present_in(paths: &[String], tree: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The union of related tests cut into groups of files related to the same subjects, in the
+/// union's order: `own[k]` is what subject `k`'s own changes relate to. Empty when there is one
+/// group (every subject relates to all of the union), so nothing is to be split.
+pub fn related_parts<S: AsRef<str> + Ord>(
+    union: &[String],
+    own: &[std::collections::BTreeSet<S>],
+) -> Vec<Vec<String>> {
+    let mut parts: Vec<(Vec<bool>, Vec<String>)> = Vec::new();
+    for file in union {
+        let who: Vec<bool> = own.iter().map(|o| o.iter().any(|f| f.as_ref() == file)).collect();
+        match parts.iter_mut().find(|(w, _)| *w == who) {
+            Some((_, files)) => files.push(file.clone()),
+            None => parts.push((who, vec![file.clone()])),
+        }
+    }
+    if parts.len() < 2 {
+        return Vec::new();
+    }
+    parts.into_iter().map(|(_, files)| files).collect()
+}
+
 /// Replaces `{group}` in `template` with the named group's text (empty when it did not take
 /// part in the match).
 fn expand(template: &str, re: &Regex, caps: &regex::Captures<'_>) -> String {
@@ -158,6 +179,22 @@ mod tests {
         let t = tree(&["a/b.py", "a/tests/test_c.py"]);
         let changed = tree(&["a/b.py", "a/tests/test_c.py", "a/tests/test_gone.py"]);
         assert_eq!(r.related(&changed, &t, &protected()), ["a/tests/test_c.py"]);
+    }
+
+    #[test]
+    fn the_union_splits_into_groups_related_to_the_same_subjects() {
+        use std::collections::BTreeSet;
+        let union = tree(&["t/a.py", "t/b.py", "t/c.py", "t/d.py"]);
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        // a and d: both subjects; b: the first only; c: the second only.
+        let own = [set(&["t/a.py", "t/b.py", "t/d.py"]), set(&["t/a.py", "t/c.py", "t/d.py"])];
+        assert_eq!(
+            related_parts(&union, &own),
+            [tree(&["t/a.py", "t/d.py"]), tree(&["t/b.py"]), tree(&["t/c.py"])]
+        );
+        // Every subject relates to the whole union: nothing to split.
+        let all = [set(&["t/a.py", "t/b.py"]), set(&["t/a.py", "t/b.py"])];
+        assert!(related_parts(&tree(&["t/a.py", "t/b.py"]), &all).is_empty());
     }
 
     #[test]

@@ -1,9 +1,10 @@
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use baton_config::{ParserKind, RunConfig, StageConfig, VerifyConfig};
-use baton_core::{RunEvent, StageKind, StageResult, StageStatus, Subject};
+use baton_core::{RunEvent, StageKind, StageResult, StageStatus, Subject, TestPart};
 use baton_exec::{Cancel, End, Spec};
 
 use crate::parse::Parser;
@@ -13,6 +14,7 @@ pub struct StageRunner {
     stages: Vec<(StageConfig, Parser)>,
     default_timeout: Duration,
     reruns: u32,
+    related_budget: Duration,
     log_limit: u64,
     grace: Duration,
 }
@@ -31,6 +33,28 @@ pub struct SubjectContext {
     /// again only when it fails a test the base does not (see [`BaseResults`]). `None` for the
     /// base itself and where no base is verified.
     pub base: Option<BaseResults>,
+    /// How the related tests are split, where candidates' own related tests differ.
+    pub split: Split,
+}
+
+/// How a subject runs the tests related to the union of all candidates' changes.
+///
+/// Every subject runs the whole union, so that results compare test by test. But when one
+/// candidate's change relates to a slow test module, every other candidate would pay for it too.
+/// So where the candidates' own related tests differ, the union is cut into groups of files (each
+/// related to the same candidates). The base runs them one by one and tells the candidates what
+/// each cost; a candidate runs its own related tests, then the groups related only to other
+/// candidates' changes while the base's time on them fits in `verify.related_budget`.
+#[derive(Debug, Clone, Default)]
+pub enum Split {
+    /// One run of `related_tests`.
+    #[default]
+    None,
+    /// The base: each group on its own, in order, publishing its progress to the candidates.
+    Base { parts: Vec<Vec<String>>, progress: BaseResultsSender },
+    /// A candidate: `related_tests` are its own, the base's groups `own`; `others` are the groups
+    /// (by index, with the files present in its tree) that relate only to other candidates.
+    Candidate { own: Vec<usize>, others: Vec<(usize, Vec<String>)> },
 }
 
 /// The base's stage results as they become known, shared with the candidates verified beside it.
@@ -40,33 +64,114 @@ pub struct SubjectContext {
 /// the whole stage for them doubles its cost (a large suite with a few failures on the base costs
 /// every candidate twice). So a candidate waits for the base's verdicts before a rerun, and reruns
 /// only when it fails some test that does not fail on the base.
+///
+/// Where the related tests are split ([`Split`]), the base also publishes each group as it starts
+/// and ends it: candidates judge by it whether a group fits in their budget.
 #[derive(Debug, Clone)]
-pub struct BaseResults(tokio::sync::watch::Receiver<Option<Arc<Vec<StageResult>>>>);
+pub struct BaseResults(tokio::sync::watch::Receiver<BaseState>);
 
-/// Publishes the base's results to every [`BaseResults`]; dropping it unsent tells them that
-/// none will come (the base was cancelled or could not be checked out).
-pub struct BaseResultsSender(tokio::sync::watch::Sender<Option<Arc<Vec<StageResult>>>>);
+/// Publishes the base's results to every [`BaseResults`]; when every clone is dropped before
+/// [`send`](Self::send), they learn that none will come (the base was cancelled or could not be
+/// checked out).
+#[derive(Debug, Clone)]
+pub struct BaseResultsSender(Arc<tokio::sync::watch::Sender<BaseState>>);
+
+#[derive(Debug, Default)]
+struct BaseState {
+    /// Each (stage, group) the base has begun.
+    parts: HashMap<(String, usize), PartState>,
+    /// Every stage's result, once the base is verified.
+    done: Option<Arc<Vec<StageResult>>>,
+}
+
+#[derive(Debug)]
+enum PartState {
+    Running(Instant),
+    Done(Arc<StageResult>),
+}
+
+/// What a candidate knows of a group's cost from the base.
+#[derive(Debug)]
+enum PartCost {
+    /// The base ran it in this long.
+    Took(Duration),
+    /// The base has been running it for longer than the limit asked about.
+    Over,
+    /// The base has not run it and will not tell soon: the candidate has to find out itself.
+    Unknown,
+}
 
 impl BaseResults {
     pub fn channel() -> (BaseResultsSender, BaseResults) {
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        (BaseResultsSender(tx), BaseResults(rx))
+        let (tx, rx) = tokio::sync::watch::channel(BaseState::default());
+        (BaseResultsSender(Arc::new(tx)), BaseResults(rx))
     }
 
-    /// The base's result for stage `name`, once the base is verified; `None` if it never will be.
-    async fn stage(&self, name: &str, mut cancel: Cancel) -> Option<StageResult> {
+    /// The base's result for stage `name` (only the groups `parts` of it, when given), once the
+    /// base has it; `None` if it never will.
+    async fn stage(&self, name: &str, parts: Option<&[usize]>, mut cancel: Cancel) -> Option<StageResult> {
         let mut rx = self.0.clone();
-        let results = tokio::select! {
-            r = rx.wait_for(Option::is_some) => r.ok()?.clone()?,
+        let ready = |s: &BaseState| {
+            s.done.is_some()
+                || parts.is_some_and(|p| {
+                    p.iter().all(|i| matches!(s.parts.get(&(name.to_owned(), *i)), Some(PartState::Done(_))))
+                })
+        };
+        let state = tokio::select! {
+            r = rx.wait_for(ready) => r.ok()?,
             _ = cancel.raised_above(baton_exec::CancelLevel::None) => return None,
         };
-        results.iter().find(|r| r.stage == name).cloned()
+        match parts {
+            Some(p) if p.iter().all(|i| state.parts.contains_key(&(name.to_owned(), *i))) => {
+                let runs = p.iter().filter_map(|i| match state.parts.get(&(name.to_owned(), *i)) {
+                    Some(PartState::Done(r)) => Some((Vec::new(), (**r).clone())),
+                    _ => None,
+                });
+                Some(merge_runs(runs.collect()))
+            }
+            _ => state.done.as_ref()?.iter().find(|r| r.stage == name).cloned(),
+        }
+    }
+
+    /// What the base's run of group `part` of stage `name` costs, compared with `limit`: waits
+    /// while the base is running it for less than `limit`, not when it has not begun it.
+    async fn cost(&self, name: &str, part: usize, limit: Duration, mut cancel: Cancel) -> PartCost {
+        let mut rx = self.0.clone();
+        let key = (name.to_owned(), part);
+        loop {
+            let wait = {
+                let state = rx.borrow_and_update();
+                match state.parts.get(&key) {
+                    Some(PartState::Done(r)) => return PartCost::Took(Duration::from_millis(r.duration_ms)),
+                    Some(PartState::Running(since)) if since.elapsed() >= limit => return PartCost::Over,
+                    Some(PartState::Running(since)) => limit - since.elapsed(),
+                    None => return PartCost::Unknown,
+                }
+            };
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return PartCost::Unknown },
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.raised_above(baton_exec::CancelLevel::None) => return PartCost::Unknown,
+            }
+        }
     }
 }
 
 impl BaseResultsSender {
-    pub fn send(self, results: &[StageResult]) {
-        let _ = self.0.send(Some(Arc::new(results.to_vec())));
+    pub fn send(&self, results: &[StageResult]) {
+        self.0.send_modify(|s| s.done = Some(Arc::new(results.to_vec())));
+    }
+
+    fn part_started(&self, stage: &str, part: usize) {
+        self.0.send_modify(|s| {
+            s.parts.insert((stage.to_owned(), part), PartState::Running(Instant::now()));
+        });
+    }
+
+    fn part_done(&self, stage: &str, part: usize, result: &StageResult) {
+        self.0.send_modify(|s| {
+            s.parts.insert((stage.to_owned(), part), PartState::Done(Arc::new(result.clone())));
+        });
     }
 }
 
@@ -84,6 +189,7 @@ impl StageRunner {
             stages,
             default_timeout: verify.timeout,
             reruns: verify.reruns,
+            related_budget: verify.related_budget,
             log_limit: run.log_limit.0,
             grace: run.grace,
         })
@@ -133,7 +239,8 @@ impl StageRunner {
     ) -> Vec<StageResult> {
         let mut results = Vec::with_capacity(self.stages.len());
         let mut blocked: Option<String> = None;
-        for (stage, parser) in &self.stages {
+        for sp in &self.stages {
+            let stage = &sp.0;
             if tests_only && stage.kind != StageKind::Test {
                 continue;
             }
@@ -141,29 +248,28 @@ impl StageRunner {
                 skipped(stage, reason.clone())
             } else if cancel.is_cancelled() {
                 StageResult { status: StageStatus::Cancelled, ..skipped(stage, String::new()) }
-            } else if stage.run.contains(RELATED) && ctx.related_tests.is_empty() {
+            } else if stage.run.contains(RELATED)
+                && ctx.related_tests.is_empty()
+                && !matches!(&ctx.split, Split::Candidate { others, .. } if !others.is_empty())
+            {
                 skipped(stage, "no related tests".into())
             } else {
                 if !tests_only {
                     emit(RunEvent::StageStarted { subject: ctx.subject.clone(), stage: stage.name.clone() });
                 }
-                let mut result = self.run_stage(stage, parser, ctx, cancel.clone(), emit, 0).await;
-                for attempt in 1..=self.reruns {
-                    if stage.kind != StageKind::Test || !has_failures(&result) || cancel.is_cancelled() {
-                        break;
+                let split = stage.run.contains(RELATED);
+                match &ctx.split {
+                    Split::Base { parts, progress } if split => {
+                        self.run_base_parts(sp, ctx, parts, progress, cancel.clone(), emit).await
                     }
-                    if attempt == 1
-                        && let Some(base) = &ctx.base
-                        && let Some(on_base) = base.stage(&stage.name, cancel.clone()).await
-                        && !fails_beyond(&result, &on_base)
-                    {
-                        result.notes.push("not run again: every failing test fails on the base too".into());
-                        break;
+                    Split::Candidate { own, others } if split => {
+                        self.run_candidate_parts(sp, ctx, own, others, cancel.clone(), emit).await
                     }
-                    let again = self.run_stage(stage, parser, ctx, cancel.clone(), emit, attempt).await;
-                    merge_rerun(&mut result, &again);
+                    _ => {
+                        let run = Run { files: &ctx.related_tests, tag: "", limit: None, base_parts: None };
+                        self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await
+                    }
                 }
-                result
             };
             if matches!(stage.kind, StageKind::Setup | StageKind::Build)
                 && !result.status.is_passed()
@@ -179,22 +285,193 @@ impl StageRunner {
         results
     }
 
-    async fn run_stage(
+    /// One run of a stage (with its reruns, for a test stage that fails).
+    async fn run_with_reruns(
+        &self,
+        sp: &(StageConfig, Parser),
+        ctx: &SubjectContext,
+        run: Run<'_>,
+        cancel: Cancel,
+        emit: &(dyn Fn(RunEvent) + Send + Sync),
+    ) -> StageResult {
+        let stage = &sp.0;
+        let mut result = self.run_stage(sp, ctx, &run, cancel.clone(), emit, 0).await;
+        for attempt in 1..=self.reruns {
+            // A run cut short by the budget is thrown away, not made surer.
+            if stage.kind != StageKind::Test
+                || !has_failures(&result)
+                || cancel.is_cancelled()
+                || run.limit.is_some()
+            {
+                break;
+            }
+            if attempt == 1
+                && let Some(base) = &ctx.base
+                && let Some(on_base) = base.stage(&stage.name, run.base_parts, cancel.clone()).await
+                && !fails_beyond(&result, &on_base)
+            {
+                result.notes.push("not run again: every failing test fails on the base too".into());
+                break;
+            }
+            let again = self.run_stage(sp, ctx, &run, cancel.clone(), emit, attempt).await;
+            merge_rerun(&mut result, &again);
+        }
+        result
+    }
+
+    /// The base's run of a split stage: each group on its own, announced to the candidates.
+    async fn run_base_parts(
+        &self,
+        sp: &(StageConfig, Parser),
+        ctx: &SubjectContext,
+        parts: &[Vec<String>],
+        progress: &BaseResultsSender,
+        cancel: Cancel,
+        emit: &(dyn Fn(RunEvent) + Send + Sync),
+    ) -> StageResult {
+        let stage = &sp.0;
+        let mut runs = Vec::with_capacity(parts.len());
+        for (i, files) in parts.iter().enumerate() {
+            if cancel.is_cancelled() {
+                break;
+            }
+            progress.part_started(&stage.name, i);
+            let tag = format!(".part{}", i + 1);
+            let run = Run { files, tag: &tag, limit: None, base_parts: None };
+            let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
+            progress.part_done(&stage.name, i, &result);
+            runs.push((files.clone(), result));
+        }
+        let mut merged = self.combine(stage, ctx, runs, Vec::new());
+        merged.notes.insert(0, format!("ran in {} parts, one per group of related test files", parts.len()));
+        merged
+    }
+
+    /// A candidate's run of a split stage: its own related tests, then each group related only
+    /// to other candidates' changes while it fits in the budget.
+    async fn run_candidate_parts(
+        &self,
+        sp: &(StageConfig, Parser),
+        ctx: &SubjectContext,
+        own: &[usize],
+        others: &[(usize, Vec<String>)],
+        cancel: Cancel,
+        emit: &(dyn Fn(RunEvent) + Send + Sync),
+    ) -> StageResult {
+        let stage = &sp.0;
+        let mut runs = Vec::new();
+        if !ctx.related_tests.is_empty() {
+            let run = Run { files: &ctx.related_tests, tag: ".part1", limit: None, base_parts: Some(own) };
+            runs.push((
+                ctx.related_tests.clone(),
+                self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await,
+            ));
+        }
+        let stage_timeout = stage.timeout.unwrap_or(self.default_timeout);
+        let mut spent = Duration::ZERO;
+        let mut left_out = Vec::new();
+        let mut why = Vec::new();
+        for (i, files) in others {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let remaining = self.related_budget.saturating_sub(spent);
+            let cost = if remaining.is_zero() {
+                PartCost::Over
+            } else {
+                match &ctx.base {
+                    Some(base) => base.cost(&stage.name, *i, remaining, cancel.clone()).await,
+                    None => PartCost::Unknown,
+                }
+            };
+            // Where the base has not told, the candidate finds out itself, within what is left.
+            let limit = match cost {
+                PartCost::Took(took) if took <= remaining => None,
+                PartCost::Took(took) => {
+                    why.push(format!("{} took the base {}", files.join(" "), short(took)));
+                    left_out.extend(files.iter().cloned());
+                    continue;
+                }
+                PartCost::Over => {
+                    why.push(format!("{} took the base over {}", files.join(" "), short(remaining)));
+                    left_out.extend(files.iter().cloned());
+                    continue;
+                }
+                PartCost::Unknown => (remaining < stage_timeout).then_some(remaining),
+            };
+            let tag = format!(".part{}", runs.len() + 1);
+            let base_parts = [*i];
+            let run = Run { files, tag: &tag, limit, base_parts: Some(&base_parts) };
+            let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
+            spent += Duration::from_millis(result.duration_ms);
+            if limit.is_some() && result.status == StageStatus::TimedOut {
+                why.push(format!("{} did not finish within {}", files.join(" "), short(remaining)));
+                left_out.extend(files.iter().cloned());
+                continue;
+            }
+            runs.push((files.clone(), result));
+        }
+        let mut merged = self.combine(stage, ctx, runs, left_out);
+        if !why.is_empty() {
+            merged.notes.insert(
+                0,
+                format!(
+                    "left out tests related only to other candidates' changes, over verify.related_budget ({}): {}",
+                    short(self.related_budget),
+                    why.join("; ")
+                ),
+            );
+        }
+        merged
+    }
+
+    /// One result for a stage run in parts: the parts' logs joined into the stage's log.
+    fn combine(
         &self,
         stage: &StageConfig,
-        parser: &Parser,
         ctx: &SubjectContext,
+        runs: Vec<(Vec<String>, StageResult)>,
+        left_out: Vec<String>,
+    ) -> StageResult {
+        if runs.is_empty() {
+            let mut r = skipped(stage, "no related tests within the budget".into());
+            r.left_out = left_out;
+            return r;
+        }
+        let rel_log = format!("{}/verify-{}.log", ctx.subject, sanitize(&stage.name));
+        let mut text = String::new();
+        for (files, r) in &runs {
+            text.push_str(&format!("# baton: {} on {}\n", stage.name, files.join(" ")));
+            if let Some(log) = &r.log {
+                text.push_str(&read_lossy(&ctx.artifacts.join(log)));
+            }
+            text.push('\n');
+        }
+        let _ = std::fs::write(ctx.artifacts.join(&rel_log), text);
+        let mut merged = merge_runs(runs);
+        merged.log = Some(rel_log);
+        merged.left_out = left_out;
+        merged
+    }
+
+    async fn run_stage(
+        &self,
+        sp: &(StageConfig, Parser),
+        ctx: &SubjectContext,
+        run: &Run<'_>,
         cancel: Cancel,
         emit: &(dyn Fn(RunEvent) + Send + Sync),
         attempt: u32,
     ) -> StageResult {
+        let (stage, parser) = sp;
         let suffix = if attempt == 0 { String::new() } else { format!(".rerun{attempt}") };
-        let rel_log = format!("{}/verify-{}{suffix}.log", ctx.subject, sanitize(&stage.name));
+        let rel_log = format!("{}/verify-{}{}{suffix}.log", ctx.subject, sanitize(&stage.name), run.tag);
         let log = ctx.artifacts.join(&rel_log);
+        let timeout = run.limit.unwrap_or(stage.timeout.unwrap_or(self.default_timeout));
         let script = stage
             .run
             .replace(CHANGED, &shell_words::join(&ctx.changed_files))
-            .replace(RELATED, &shell_words::join(&ctx.related_tests));
+            .replace(RELATED, &shell_words::join(run.files));
         let report_path = stage.report.as_ref().map(|r| ctx.workspace.join(r));
         if let Some(p) = &report_path {
             // A report left from an earlier run (or planted by an agent) must not be read as
@@ -203,7 +480,7 @@ impl StageRunner {
         }
         let mut spec = Spec::shell(&script, &ctx.workspace)
             .log(&log, self.log_limit)
-            .timeouts(Some(stage.timeout.unwrap_or(self.default_timeout)), None)
+            .timeouts(Some(timeout), None)
             .grace(self.grace)
             .env("BATON_SUBJECT", ctx.subject.to_string())
             .env("BATON_WORKSPACE", &ctx.workspace)
@@ -234,10 +511,7 @@ impl StageRunner {
             notes.push(format!("the log was cut: {} bytes in the middle were dropped", finished.log_dropped));
         }
         if let End::TimedOut { .. } = finished.end {
-            notes.push(format!(
-                "stopped after {}",
-                humantime::format_duration(stage.timeout.unwrap_or(self.default_timeout))
-            ));
+            notes.push(format!("stopped after {}", humantime::format_duration(timeout)));
         }
         let log_text = read_lossy(&log);
         let report = match &report_path {
@@ -282,8 +556,51 @@ impl StageRunner {
             flaky: Vec::new(),
             findings: parsed.findings,
             metric: parsed.metric,
+            parts: Vec::new(),
+            left_out: Vec::new(),
         }
     }
+}
+
+/// What one run of a stage covers.
+struct Run<'a> {
+    /// The related test files for `{related_tests}`.
+    files: &'a [String],
+    /// Added to the log's name (`verify-test.part2.log`).
+    tag: &'a str,
+    /// A time limit below the stage's own: the budget left.
+    limit: Option<Duration>,
+    /// The base's groups this run compares with, for the rerun rule; `None`: the whole stage.
+    base_parts: Option<&'a [usize]>,
+}
+
+/// Runs of one stage on groups of related test files, as one result: the first status that is
+/// not a pass, the tests of each run with the group it came from, their notes and durations.
+fn merge_runs(runs: Vec<(Vec<String>, StageResult)>) -> StageResult {
+    let several = runs.len() > 1;
+    let mut iter = runs.into_iter();
+    let (files, mut merged) = iter.next().expect("at least one run");
+    merged.parts = vec![TestPart { files, tests: merged.tests.len() }];
+    for (files, r) in iter {
+        if merged.status.is_passed() && !r.status.is_passed() {
+            merged.status = r.status;
+        }
+        merged.duration_ms += r.duration_ms;
+        merged.parsed |= r.parsed;
+        merged.parts.push(TestPart { files, tests: r.tests.len() });
+        merged.tests.extend(r.tests);
+        merged.flaky.extend(r.flaky);
+        merged.notes.extend(r.notes);
+    }
+    if several {
+        merged.notes.dedup();
+    }
+    merged
+}
+
+/// A duration as a person would say it, to the second.
+fn short(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
 /// Whether a test stage reported failing tests (a rerun can only tell tests apart by name).
@@ -343,6 +660,8 @@ fn skipped(stage: &StageConfig, reason: String) -> StageResult {
         flaky: Vec::new(),
         findings: None,
         metric: None,
+        parts: Vec::new(),
+        left_out: Vec::new(),
     }
 }
 

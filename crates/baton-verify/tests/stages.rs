@@ -3,7 +3,7 @@
 use baton_config::{ConfigSources, load};
 use baton_core::{StageStatus, Subject, TestStatus};
 use baton_exec::Cancel;
-use baton_verify::{BaseResults, StageRunner, SubjectContext};
+use baton_verify::{BaseResults, Split, StageRunner, SubjectContext, compare};
 
 fn runner(toml: &str) -> StageRunner {
     let dir = tempfile::tempdir().unwrap();
@@ -21,6 +21,7 @@ fn context(dir: &std::path::Path, related: &[&str]) -> SubjectContext {
         changed_files: vec!["src/a b.py".into()],
         related_tests: related.iter().map(|s| s.to_string()).collect(),
         base: None,
+        split: Split::None,
     }
 }
 
@@ -148,4 +149,121 @@ async fn a_candidate_reruns_only_for_failures_beyond_the_base() {
     drop(tx);
     let (n, _) = candidate(&["old"], Some(rx)).await;
     assert_eq!(n, 2);
+}
+
+/// A stage whose `{related_tests}` are words: each prints one passing test, `slow` after a
+/// pause; every run appends its arguments to `runs`.
+const PARTS_STAGE: &str = "[verify]\nrelated_budget = \"1s\"\n[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh {related_tests}\"\nparser = \"tap\"\ntimeout = \"30s\"\n";
+const PARTS_SCRIPT: &str = "#!/bin/sh\necho \"$*\" >> runs\necho 1..$#\nn=0\nfor t in \"$@\"; do n=$((n+1)); [ \"$t\" = slow ] && sleep 3; echo \"ok $n - test_$t\"; done\n";
+
+fn parts_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.sh"), PARTS_SCRIPT).unwrap();
+    dir
+}
+
+fn words(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn runs(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("runs")).unwrap().lines().map(String::from).collect()
+}
+
+/// The base runs each group of the union on its own; a candidate runs its own related tests,
+/// then the other groups while the base's time on them fits in the budget. What it left out is
+/// said, and the base's results from it are not compared (no "missing" tests).
+#[tokio::test]
+async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
+    let r = runner(PARTS_STAGE);
+    let base_dir = parts_dir();
+    let (tx, rx) = BaseResults::channel();
+    let base_ctx = SubjectContext {
+        split: Split::Base {
+            parts: vec![words(&["slow"]), words(&["a"]), words(&["b"])],
+            progress: tx.clone(),
+        },
+        ..context(base_dir.path(), &["a", "b", "slow"])
+    };
+    // The candidate starts beside the base, as the engine does (`join!` starts the base first):
+    // it learns that `slow` is over the budget while the base is still running it.
+    let cand_dir = parts_dir();
+    let cand_ctx = SubjectContext {
+        subject: Subject::Candidate("c1".parse().unwrap()),
+        base: Some(rx),
+        split: Split::Candidate { own: vec![1], others: vec![(0, words(&["slow"])), (2, words(&["b"]))] },
+        ..context(cand_dir.path(), &["a"])
+    };
+    let (base, cand) = tokio::join!(
+        async {
+            let results = r.run(&base_ctx, Cancel::never(), &|_| {}).await;
+            tx.send(&results);
+            results
+        },
+        r.run(&cand_ctx, Cancel::never(), &|_| {})
+    );
+    assert_eq!(runs(base_dir.path()), ["slow", "a", "b"], "one run per group on the base");
+    let names = |r: &baton_core::StageResult| r.tests.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&base[0]), ["test_slow", "test_a", "test_b"]);
+    assert_eq!(base[0].parts.iter().map(|p| p.tests).collect::<Vec<_>>(), [1, 1, 1]);
+    assert!(base[0].status.is_passed(), "{:?}", base[0].status);
+    let base_log = std::fs::read_to_string(base_dir.path().join("artifacts/base/verify-test.log")).unwrap();
+    assert!(base_log.contains("on slow") && base_log.contains("ok 1 - test_b"), "{base_log}");
+
+    assert_eq!(runs(cand_dir.path()), ["a", "b"], "`slow` is left out");
+    let c = &cand[0];
+    assert_eq!(c.left_out, ["slow"]);
+    assert_eq!(names(c), ["test_a", "test_b"]);
+    assert!(c.notes[0].contains("slow took the base over 1s"), "{:?}", c.notes);
+    let cmp = &compare(&base, &cand)[0];
+    assert!(cmp.tests.is_empty(), "nothing missing, nothing changed: {:?}", cmp.tests);
+    assert_eq!(cmp.still_passing, 2);
+
+    // Once the base has told what `slow` cost, a later candidate decides by it.
+    let later_dir = parts_dir();
+    let later = SubjectContext {
+        subject: Subject::Candidate("c2".parse().unwrap()),
+        ..context(later_dir.path(), &["a"])
+    };
+    let later = SubjectContext { base: cand_ctx.base.clone(), split: cand_ctx.split.clone(), ..later };
+    let c = &r.run(&later, Cancel::never(), &|_| {}).await[0];
+    assert_eq!(runs(later_dir.path()), ["a", "b"]);
+    assert!(c.notes[0].contains("slow took the base ") && !c.notes[0].contains("over 1s"), "{:?}", c.notes);
+}
+
+/// A group the base never ran (no base's word on its cost) runs on the candidate within the
+/// budget left; cut short, it is left out and its partial results thrown away. With budget to
+/// spare, groups related only to other candidates run as before.
+#[tokio::test]
+async fn without_the_bases_word_a_candidate_finds_out_within_its_budget() {
+    let r = runner(PARTS_STAGE);
+    let dir = parts_dir();
+    let (tx, rx) = BaseResults::channel();
+    drop(tx);
+    let ctx = SubjectContext {
+        subject: Subject::Candidate("c1".parse().unwrap()),
+        base: Some(rx),
+        split: Split::Candidate { own: vec![], others: vec![(0, words(&["b"])), (1, words(&["slow"]))] },
+        ..context(dir.path(), &[])
+    };
+    let c = &r.run(&ctx, Cancel::never(), &|_| {}).await[0];
+    assert_eq!(runs(dir.path()), ["b", "slow"]);
+    assert_eq!(c.left_out, ["slow"]);
+    assert_eq!(c.tests.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["test_b"]);
+    assert!(c.status.is_passed(), "the cut-short run is not the candidate's failure: {:?}", c.status);
+    assert!(c.notes[0].contains("slow did not finish within"), "{:?}", c.notes);
+
+    let generous = runner(&PARTS_STAGE.replace("\"1s\"", "\"1m\""));
+    let dir = parts_dir();
+    let (tx, rx) = BaseResults::channel();
+    drop(tx);
+    let ctx = SubjectContext {
+        base: Some(rx),
+        workspace: dir.path().to_owned(),
+        artifacts: dir.path().join("artifacts"),
+        ..ctx
+    };
+    let c = &generous.run(&ctx, Cancel::never(), &|_| {}).await[0];
+    assert!(c.left_out.is_empty());
+    assert_eq!(c.tests.len(), 2);
 }
