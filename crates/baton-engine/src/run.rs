@@ -789,6 +789,7 @@ impl RunContext {
                         changed_files: paths.clone(),
                         related_tests: paths,
                         base: None,
+                        publish: None,
                         split: Split::None,
                     };
                     let emit_tx = emitter.tx.clone();
@@ -1076,7 +1077,7 @@ impl RunContext {
             Some(j) if j.subject == Subject::Base => {
                 let (tx, rx) = BaseResults::channel();
                 if !parts.is_empty() {
-                    j.split = Split::Base { parts, progress: tx.clone() };
+                    j.split = Split::Base { parts };
                 }
                 (Some(tx), Some(rx))
             }
@@ -1115,6 +1116,7 @@ impl RunContext {
                     changed_files: changed,
                     related_tests: related,
                     base,
+                    publish,
                     split,
                 };
                 let emit_tx = emitter.tx.clone();
@@ -1122,13 +1124,13 @@ impl RunContext {
                     let _ = emit_tx.send(e);
                 };
                 let results = runner.run(&ctx, cancel.clone(), &emit).await;
-                if let Some(publish) = publish {
+                if let Some(publish) = &ctx.publish {
                     publish.send(&results);
                 }
                 let probes = if probe_runner.probes.is_empty() || cancel.is_cancelled() {
                     Vec::new()
                 } else {
-                    let outcomes = probe_runner.run(&subject, &ws.tree, &ctx.artifacts, cancel, &emit).await;
+                    let outcomes = probe_runner.run(&ctx, cancel, &emit).await;
                     emitter.emit(RunEvent::ProbesRun { subject: subject.clone(), probes: outcomes.clone() });
                     outcomes
                 };

@@ -11,7 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use baton_core::{ProbeOutcome, RunEvent, Subject};
+use crate::stages::SubjectContext;
+use baton_core::{ProbeOutcome, RunEvent};
 use baton_exec::{Cancel, End, Spec};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -329,15 +330,17 @@ pub struct ProbeRunner {
 }
 
 impl ProbeRunner {
+    /// Runs every probe on one subject. A candidate skips a probe the base has already run
+    /// until its time limit: that probe counts for nothing anywhere (a script that hangs would
+    /// otherwise cost its whole limit on every candidate).
     pub async fn run(
         &self,
-        subject: &Subject,
-        workspace: &Path,
-        artifacts: &Path,
+        ctx: &SubjectContext,
         cancel: Cancel,
         emit: &(dyn Fn(RunEvent) + Send + Sync),
     ) -> Vec<ProbeOutcome> {
-        let dir = artifacts.join(subject.to_string());
+        let (subject, workspace) = (&ctx.subject, ctx.workspace.as_path());
+        let dir = ctx.artifacts.join(subject.to_string());
         let _ = std::fs::create_dir_all(&dir);
         let mut out = Vec::new();
         let preamble = preamble(&self.packages, &self.imports);
@@ -346,6 +349,17 @@ impl ProbeRunner {
                 break;
             }
             let log = dir.join(format!("probe-{}.log", i + 1));
+            if ctx.base.as_ref().is_some_and(|b| b.probe_timed_out(i)) {
+                let _ =
+                    std::fs::write(&log, "baton: not run: this probe ran until its time limit on the base\n");
+                out.push(ProbeOutcome {
+                    name: probe.name.clone(),
+                    exit_code: None,
+                    timed_out: true,
+                    statements: Vec::new(),
+                });
+                continue;
+            }
             let script = match &probe.kind {
                 ProbeKind::Command { run } => run.clone(),
                 ProbeKind::Script { source } => {
@@ -393,6 +407,9 @@ impl ProbeRunner {
                 End::TimedOut { .. } => (None, true),
                 End::Signaled { .. } | End::Cancelled | End::SpawnFailed { .. } => (None, false),
             };
+            if timed_out && let Some(p) = &ctx.publish {
+                p.probe_timed_out(i);
+            }
             out.push(ProbeOutcome { name: probe.name.clone(), exit_code, timed_out, statements });
         }
         out

@@ -33,6 +33,8 @@ pub struct SubjectContext {
     /// again only when it fails a test the base does not (see [`BaseResults`]). `None` for the
     /// base itself and where no base is verified.
     pub base: Option<BaseResults>,
+    /// The base's side of that channel: it publishes its results to the candidates.
+    pub publish: Option<BaseResultsSender>,
     /// How the related tests are split, where candidates' own related tests differ.
     pub split: Split,
 }
@@ -51,7 +53,7 @@ pub enum Split {
     #[default]
     None,
     /// The base: each group on its own, in order, publishing its progress to the candidates.
-    Base { parts: Vec<Vec<String>>, progress: BaseResultsSender },
+    Base { parts: Vec<Vec<String>> },
     /// A candidate: `related_tests` are its own, the base's groups `own`; `others` are the groups
     /// (by index, with the files present in its tree) that relate only to other candidates.
     Candidate { own: Vec<usize>, others: Vec<(usize, Vec<String>)> },
@@ -82,6 +84,8 @@ struct BaseState {
     parts: HashMap<(String, usize), PartState>,
     /// Every stage's result, once the base is verified.
     done: Option<Arc<Vec<StageResult>>>,
+    /// The probes (by index) the base ran until their time limit.
+    probes_timed_out: std::collections::HashSet<usize>,
 }
 
 #[derive(Debug)]
@@ -133,6 +137,12 @@ impl BaseResults {
         }
     }
 
+    /// Whether the base has run probe `i` until its time limit, as far as it has got: such a
+    /// probe counts for nothing on any subject, so candidates need not wait for it.
+    pub(crate) fn probe_timed_out(&self, i: usize) -> bool {
+        self.0.borrow().probes_timed_out.contains(&i)
+    }
+
     /// What the base's run of group `part` of stage `name` costs, compared with `limit`: waits
     /// while the base is running it for less than `limit`, not when it has not begun it.
     async fn cost(&self, name: &str, part: usize, limit: Duration, mut cancel: Cancel) -> PartCost {
@@ -160,6 +170,12 @@ impl BaseResults {
 impl BaseResultsSender {
     pub fn send(&self, results: &[StageResult]) {
         self.0.send_modify(|s| s.done = Some(Arc::new(results.to_vec())));
+    }
+
+    pub(crate) fn probe_timed_out(&self, i: usize) {
+        self.0.send_modify(|s| {
+            s.probes_timed_out.insert(i);
+        });
     }
 
     fn part_started(&self, stage: &str, part: usize) {
@@ -259,8 +275,8 @@ impl StageRunner {
                 }
                 let split = stage.run.contains(RELATED);
                 match &ctx.split {
-                    Split::Base { parts, progress } if split => {
-                        self.run_base_parts(sp, ctx, parts, progress, cancel.clone(), emit).await
+                    Split::Base { parts } if split => {
+                        self.run_base_parts(sp, ctx, parts, cancel.clone(), emit).await
                     }
                     Split::Candidate { own, others } if split => {
                         self.run_candidate_parts(sp, ctx, own, others, cancel.clone(), emit).await
@@ -325,7 +341,6 @@ impl StageRunner {
         sp: &(StageConfig, Parser),
         ctx: &SubjectContext,
         parts: &[Vec<String>],
-        progress: &BaseResultsSender,
         cancel: Cancel,
         emit: &(dyn Fn(RunEvent) + Send + Sync),
     ) -> StageResult {
@@ -335,11 +350,15 @@ impl StageRunner {
             if cancel.is_cancelled() {
                 break;
             }
-            progress.part_started(&stage.name, i);
+            if let Some(p) = &ctx.publish {
+                p.part_started(&stage.name, i);
+            }
             let tag = format!(".part{}", i + 1);
             let run = Run { files, tag: &tag, limit: None, base_parts: None };
             let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
-            progress.part_done(&stage.name, i, &result);
+            if let Some(p) = &ctx.publish {
+                p.part_done(&stage.name, i, &result);
+            }
             runs.push((files.clone(), result));
         }
         let mut merged = self.combine(stage, ctx, runs, Vec::new());

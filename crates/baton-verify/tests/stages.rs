@@ -21,6 +21,7 @@ fn context(dir: &std::path::Path, related: &[&str]) -> SubjectContext {
         changed_files: vec!["src/a b.py".into()],
         related_tests: related.iter().map(|s| s.to_string()).collect(),
         base: None,
+        publish: None,
         split: Split::None,
     }
 }
@@ -179,10 +180,8 @@ async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
     let base_dir = parts_dir();
     let (tx, rx) = BaseResults::channel();
     let base_ctx = SubjectContext {
-        split: Split::Base {
-            parts: vec![words(&["slow"]), words(&["a"]), words(&["b"])],
-            progress: tx.clone(),
-        },
+        split: Split::Base { parts: vec![words(&["slow"]), words(&["a"]), words(&["b"])] },
+        publish: Some(tx.clone()),
         ..context(base_dir.path(), &["a", "b", "slow"])
     };
     // The candidate starts beside the base, as the engine does (`join!` starts the base first):
@@ -266,4 +265,47 @@ async fn without_the_bases_word_a_candidate_finds_out_within_its_budget() {
     let c = &generous.run(&ctx, Cancel::never(), &|_| {}).await[0];
     assert!(c.left_out.is_empty());
     assert_eq!(c.tests.len(), 2);
+}
+
+/// A probe the base ran until its time limit counts for nothing anywhere, so a candidate that
+/// learns of it does not run it; the others it runs as usual.
+#[tokio::test]
+async fn a_probe_that_hung_on_the_base_is_not_run_again() {
+    use baton_verify::{Probe, ProbeKind, ProbeRunner};
+    let command = |name: &str, run: &str| Probe {
+        name: name.into(),
+        kind: ProbeKind::Command { run: run.into() },
+        shown: vec![None],
+    };
+    let runner = ProbeRunner {
+        probes: vec![
+            command("hangs", "echo ran >> hung; sleep 30"),
+            command("quick", "echo ran >> quick; echo 42"),
+        ],
+        python: "python3".into(),
+        packages: vec![],
+        imports: vec![],
+        timeout: std::time::Duration::from_secs(1),
+        grace: std::time::Duration::from_millis(200),
+    };
+    let (tx, rx) = BaseResults::channel();
+    let base_dir = tempfile::tempdir().unwrap();
+    let base = SubjectContext { publish: Some(tx.clone()), ..context(base_dir.path(), &[]) };
+    let on_base = runner.run(&base, Cancel::never(), &|_| {}).await;
+    assert!(on_base[0].timed_out && !on_base[1].timed_out);
+    assert!(base_dir.path().join("hung").is_file());
+
+    let cand_dir = tempfile::tempdir().unwrap();
+    let cand = SubjectContext {
+        subject: Subject::Candidate("c1".parse().unwrap()),
+        base: Some(rx),
+        ..context(cand_dir.path(), &[])
+    };
+    let on_cand = runner.run(&cand, Cancel::never(), &|_| {}).await;
+    assert!(!cand_dir.path().join("hung").exists(), "the hanging probe ran again");
+    assert!(on_cand[0].timed_out, "it still counts as timed out");
+    assert!(cand_dir.path().join("quick").is_file());
+    assert_eq!(on_cand[1].statements, on_base[1].statements);
+    let log = std::fs::read_to_string(cand_dir.path().join("artifacts/c1/probe-1.log")).unwrap();
+    assert!(log.contains("not run"), "{log}");
 }
