@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use baton_core::{StageComparison, StageResult, TestCase, TestChange, TestDelta, TestStatus};
+use baton_core::{StageComparison, StageResult, StageStatus, TestCase, TestChange, TestDelta, TestStatus};
 
 /// Compares a candidate's stage results with the base's, test by test where both sides
 /// produced test results, by exit status otherwise.
@@ -21,7 +21,7 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
             // When the base produced results, a candidate whose run of the same stage produced
             // none has lost them all (they no longer run). A stage the candidate skipped (for
             // example, no related tests) is not compared test by test.
-            let skipped = matches!(cand.status, baton_core::StageStatus::Skipped { .. });
+            let skipped = matches!(cand.status, StageStatus::Skipped { .. });
             let parsed = !skipped && base_stage.is_some_and(|b| b.parsed);
             let flaky: std::collections::BTreeSet<&str> = base_stage
                 .into_iter()
@@ -29,6 +29,10 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
                 .chain(cand.flaky.iter())
                 .map(String::as_str)
                 .collect();
+            // Where both runs were stopped at their time limit, where each was cut says how fast
+            // the machine was: the tests the candidate did not reach are not lost.
+            let both_cut = cand.status == StageStatus::TimedOut
+                && base_stage.is_some_and(|b| b.status == StageStatus::TimedOut);
             if parsed {
                 for name in names {
                     if flaky.contains(name) {
@@ -37,6 +41,7 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
                     }
                     match TestChange::classify(base_tests.get(name).copied(), cand_tests.get(name).copied()) {
                         Some(TestChange::StillPassing) => still_passing += 1,
+                        Some(TestChange::Missing) if both_cut => {}
                         Some(change) => tests.push(TestDelta { name: name.to_owned(), change }),
                         None => {}
                     }
@@ -158,6 +163,23 @@ mod tests {
         let c = &compare(&[base], &[cand])[0];
         let got: Vec<_> = c.tests.iter().map(|t| (t.name.as_str(), t.change)).collect();
         assert_eq!(got, [("a", TestChange::Flaky), ("b", TestChange::Flaky)]);
+    }
+
+    #[test]
+    fn tests_a_cut_run_did_not_reach_are_lost_only_when_the_base_finished() {
+        use TestStatus::*;
+        let mut base = stage(&[("a", Pass), ("b", Pass), ("c", Pass)]);
+        let mut cand = stage(&[("a", Pass)]);
+        cand.status = StageStatus::TimedOut;
+        let missing = |base: &StageResult, cand: &StageResult| {
+            compare(std::slice::from_ref(base), std::slice::from_ref(cand))[0]
+                .with_change(TestChange::Missing)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(missing(&base, &cand), ["b", "c"], "the candidate made the stage too slow");
+        base.status = StageStatus::TimedOut;
+        assert!(missing(&base, &cand).is_empty(), "both were cut: where says nothing");
     }
 
     #[test]

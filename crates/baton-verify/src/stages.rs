@@ -593,15 +593,16 @@ struct Run<'a> {
     base_parts: Option<&'a [usize]>,
 }
 
-/// Runs of one stage on groups of related test files, as one result: the first status that is
-/// not a pass, the tests of each run with the group it came from, their notes and durations.
+/// Runs of one stage on groups of related test files, as one result: timed out if any run was
+/// (some tests were not reached), else the first status that is not a pass; the tests of each
+/// run with the group it came from, their notes and durations.
 fn merge_runs(runs: Vec<(Vec<String>, StageResult)>) -> StageResult {
     let several = runs.len() > 1;
     let mut iter = runs.into_iter();
     let (files, mut merged) = iter.next().expect("at least one run");
     merged.parts = vec![TestPart { files, tests: merged.tests.len() }];
     for (files, r) in iter {
-        if merged.status.is_passed() && !r.status.is_passed() {
+        if (merged.status.is_passed() && !r.status.is_passed()) || r.status == StageStatus::TimedOut {
             merged.status = r.status;
         }
         merged.duration_ms += r.duration_ms;
