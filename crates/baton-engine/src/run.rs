@@ -344,7 +344,7 @@ struct VerifyJob {
     commit: Option<Oid>,
     changed: Vec<String>,
     related: Vec<String>,
-    /// The candidate's side of split related tests (the base's is made in `verify_all`).
+    /// How the related tests are split (see `Split`).
     split: Split,
 }
 
@@ -573,9 +573,8 @@ impl RunContext {
                         commit: hidden.as_ref().map(|(h, _)| h.clone()),
                         changed: base_changed.into_iter().collect(),
                         related: base_related.into_iter().collect(),
-                        split: Split::None,
+                        split: if parts.is_empty() { Split::None } else { Split::Base { parts } },
                     }),
-                    parts,
                 )
                 .await?;
         }
@@ -1054,7 +1053,6 @@ impl RunContext {
         runner: &StageRunner,
         probe_runner: &ProbeRunner,
         base: Option<VerifyJob>,
-        parts: Vec<Vec<String>>,
     ) -> Result<HashMap<Subject, Verification>, EngineError> {
         self.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Verify, total: targets.len() + 1 });
         let limit = Arc::new(Semaphore::new(self.jobs));
@@ -1073,12 +1071,9 @@ impl RunContext {
         }
         // Candidates learn the base's verdicts as soon as it has them (it runs first), to rerun
         // failing tests only when they fail beyond the base.
-        let (mut base_tx, base_rx) = match jobs.first_mut() {
+        let (mut base_tx, base_rx) = match jobs.first() {
             Some(j) if j.subject == Subject::Base => {
                 let (tx, rx) = BaseResults::channel();
-                if !parts.is_empty() {
-                    j.split = Split::Base { parts };
-                }
                 (Some(tx), Some(rx))
             }
             _ => (None, None),

@@ -177,7 +177,14 @@ impl Workspace {
         let _ = std::fs::remove_file(&index);
         let own_index = self.git_dir.join("index");
         // Starting from the agent's index reuses its file stat data; fall back to a fresh one.
-        if std::fs::copy(&own_index, &index).is_err() {
+        // The copy keeps the index's time: git trusts an entry's stat data (to the second) only
+        // for a file older than the index, so with the copy's own, newer time, a file edited in
+        // the same second as the checkout and left the same size would look unchanged.
+        let copied = std::fs::copy(&own_index, &index).and_then(|_| {
+            let time = std::fs::metadata(&own_index)?.modified()?;
+            std::fs::File::options().write(true).open(&index)?.set_modified(time)
+        });
+        if copied.is_err() {
             let _ = std::fs::remove_file(&index);
         }
         let index_str = index.to_string_lossy().into_owned();

@@ -280,3 +280,44 @@ fn grep_finds_lines_of_a_commit_not_of_the_working_tree() {
     assert_eq!(git.file_at(&head, "pkg/late.py").unwrap(), None, "not committed");
     assert!(git.grep(&head, "(unclosed", &[]).is_err(), "a bad pattern is an error, not no match");
 }
+
+/// An agent's edit that keeps a file's size, made in the same second as the workspace's
+/// checkout, is in the snapshot. Git trusts a file's cached stat data (to the second) unless the
+/// file is not older than the index; a copy of the index made at collection time, with a newer
+/// time of its own, made such an edit look unchanged, and the agent's work was lost.
+#[test]
+fn an_edit_in_the_same_second_as_the_checkout_is_not_lost() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let secs = |p: &std::path::Path| {
+        std::fs::metadata(p).unwrap().modified().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    };
+    let until_next_second = || {
+        let frac = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_millis();
+        std::thread::sleep(Duration::from_millis(u64::from(1010 - frac)));
+    };
+    let t = TestRepo::with_files(&[("calc.sh", "add() { echo $(( $1 - $2 )); }\n")]);
+    let repo = Repo::discover(t.path()).unwrap();
+    let base = repo.head().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    for kind in [WorkspaceKind::Clone, WorkspaceKind::Worktree] {
+        let mut checked = false;
+        for attempt in 0..5 {
+            until_next_second();
+            let dir = root.path().join(format!("{kind:?}-{attempt}"));
+            let ws =
+                Workspace::create(&repo, kind, &dir, &base, &format!("baton/{kind:?}-{attempt}")).unwrap();
+            std::fs::write(ws.tree.join("calc.sh"), "add() { echo $(( $1 + $2 )); }\n").unwrap();
+            if secs(&ws.tree.join("calc.sh")) != secs(&ws.git_dir.join("index")) {
+                ws.remove().unwrap();
+                continue; // the edit did not fall in the checkout's second: try again
+            }
+            until_next_second();
+            let commit = ws.snapshot(&base, "candidate").unwrap();
+            let content = ws.git().file_at(&commit, "calc.sh").unwrap().unwrap();
+            assert_eq!(String::from_utf8(content).unwrap(), "add() { echo $(( $1 + $2 )); }\n", "{kind:?}");
+            checked = true;
+            break;
+        }
+        assert!(checked, "{kind:?}: no edit fell in the checkout's second in 5 tries");
+    }
+}
