@@ -101,7 +101,7 @@ enum PartCost {
     Took(Duration),
     /// The base has been running it for longer than the limit asked about.
     Over,
-    /// The base has not run it and will not tell soon: the candidate has to find out itself.
+    /// The base has not finished it: the candidate has to find out itself.
     Unknown,
 }
 
@@ -143,26 +143,15 @@ impl BaseResults {
         self.0.borrow().probes_timed_out.contains(&i)
     }
 
-    /// What the base's run of group `part` of stage `name` costs, compared with `limit`: waits
-    /// while the base is running it for less than `limit`, not when it has not begun it.
-    async fn cost(&self, name: &str, part: usize, limit: Duration, mut cancel: Cancel) -> PartCost {
-        let mut rx = self.0.clone();
-        let key = (name.to_owned(), part);
-        loop {
-            let wait = {
-                let state = rx.borrow_and_update();
-                match state.parts.get(&key) {
-                    Some(PartState::Done(r)) => return PartCost::Took(Duration::from_millis(r.duration_ms)),
-                    Some(PartState::Running(since)) if since.elapsed() >= limit => return PartCost::Over,
-                    Some(PartState::Running(since)) => limit - since.elapsed(),
-                    None => return PartCost::Unknown,
-                }
-            };
-            tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return PartCost::Unknown },
-                _ = tokio::time::sleep(wait) => {}
-                _ = cancel.raised_above(baton_exec::CancelLevel::None) => return PartCost::Unknown,
-            }
+    /// What the base has shown so far of the cost of group `part` of stage `name`, compared
+    /// with `limit`. It does not wait: a candidate that would idle while the base finishes a
+    /// group runs the group itself within the limit instead, which costs no more where the
+    /// group is slow and saves the wait where it is not.
+    fn cost(&self, name: &str, part: usize, limit: Duration) -> PartCost {
+        match self.0.borrow().parts.get(&(name.to_owned(), part)) {
+            Some(PartState::Done(r)) => PartCost::Took(Duration::from_millis(r.duration_ms)),
+            Some(PartState::Running(since)) if since.elapsed() >= limit => PartCost::Over,
+            Some(PartState::Running(_)) | None => PartCost::Unknown,
         }
     }
 }
@@ -395,13 +384,14 @@ impl StageRunner {
                 break;
             }
             let remaining = self.related_budget.saturating_sub(spent);
-            let cost = if remaining.is_zero() {
-                PartCost::Over
-            } else {
-                match &ctx.base {
-                    Some(base) => base.cost(&stage.name, *i, remaining, cancel.clone()).await,
-                    None => PartCost::Unknown,
-                }
+            if remaining.is_zero() {
+                why.push(format!("{}: no time left", files.join(" ")));
+                left_out.extend(files.iter().cloned());
+                continue;
+            }
+            let cost = match &ctx.base {
+                Some(base) => base.cost(&stage.name, *i, remaining),
+                None => PartCost::Unknown,
             };
             // Where the base has not told, the candidate finds out itself, within what is left.
             let limit = match cost {

@@ -184,22 +184,28 @@ async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
         publish: Some(tx.clone()),
         ..context(base_dir.path(), &["a", "b", "slow"])
     };
-    // The candidate starts beside the base, as the engine does (`join!` starts the base first):
-    // it learns that `slow` is over the budget while the base is still running it.
-    let cand_dir = parts_dir();
-    let cand_ctx = SubjectContext {
-        subject: Subject::Candidate("c1".parse().unwrap()),
-        base: Some(rx),
+    let candidate = |id: &str, dir: &std::path::Path| SubjectContext {
+        subject: Subject::Candidate(id.parse().unwrap()),
+        base: Some(rx.clone()),
         split: Split::Candidate { own: vec![1], others: vec![(0, words(&["slow"])), (2, words(&["b"]))] },
-        ..context(cand_dir.path(), &["a"])
+        ..context(dir, &["a"])
     };
-    let (base, cand) = tokio::join!(
+    // Two candidates beside the base, as in the engine (`join!` starts the base first). The
+    // first asks about `slow` before the base has been at it for the budget: it finds out
+    // itself, within the budget. The second asks later, when the base has been at it longer.
+    let (first_dir, second_dir) = (parts_dir(), parts_dir());
+    let (first_ctx, second_ctx) = (candidate("c1", first_dir.path()), candidate("c2", second_dir.path()));
+    let (base, first, second) = tokio::join!(
         async {
             let results = r.run(&base_ctx, Cancel::never(), &|_| {}).await;
             tx.send(&results);
             results
         },
-        r.run(&cand_ctx, Cancel::never(), &|_| {})
+        r.run(&first_ctx, Cancel::never(), &|_| {}),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            r.run(&second_ctx, Cancel::never(), &|_| {}).await
+        }
     );
     assert_eq!(runs(base_dir.path()), ["slow", "a", "b"], "one run per group on the base");
     let names = |r: &baton_core::StageResult| r.tests.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
@@ -209,23 +215,24 @@ async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
     let base_log = std::fs::read_to_string(base_dir.path().join("artifacts/base/verify-test.log")).unwrap();
     assert!(base_log.contains("on slow") && base_log.contains("ok 1 - test_b"), "{base_log}");
 
-    assert_eq!(runs(cand_dir.path()), ["a", "b"], "`slow` is left out");
-    let c = &cand[0];
-    assert_eq!(c.left_out, ["slow"]);
-    assert_eq!(names(c), ["test_a", "test_b"]);
-    assert!(c.notes[0].contains("slow took the base over 1s"), "{:?}", c.notes);
-    let cmp = &compare(&base, &cand)[0];
+    // Cut short at the budget, `slow` is left out, and with the budget spent, `b` too.
+    assert_eq!(runs(first_dir.path()), ["a", "slow"]);
+    let c = &first[0];
+    assert_eq!(c.left_out, ["slow", "b"]);
+    assert_eq!(names(c), ["test_a"]);
+    assert!(c.status.is_passed(), "the cut run is not the candidate's failure: {:?}", c.status);
+    assert!(c.notes[0].contains("slow did not finish within 1s; b: no time left"), "{:?}", c.notes);
+    let cmp = &compare(&base, &first)[0];
     assert!(cmp.tests.is_empty(), "nothing missing, nothing changed: {:?}", cmp.tests);
-    assert_eq!(cmp.still_passing, 2);
+    assert_eq!(cmp.still_passing, 1);
+
+    assert_eq!(runs(second_dir.path()), ["a", "b"], "the base had been at `slow` too long");
+    assert_eq!(second[0].left_out, ["slow"]);
+    assert!(second[0].notes[0].contains("slow took the base over 1s"), "{:?}", second[0].notes);
 
     // Once the base has told what `slow` cost, a later candidate decides by it.
     let later_dir = parts_dir();
-    let later = SubjectContext {
-        subject: Subject::Candidate("c2".parse().unwrap()),
-        ..context(later_dir.path(), &["a"])
-    };
-    let later = SubjectContext { base: cand_ctx.base.clone(), split: cand_ctx.split.clone(), ..later };
-    let c = &r.run(&later, Cancel::never(), &|_| {}).await[0];
+    let c = &r.run(&candidate("c3", later_dir.path()), Cancel::never(), &|_| {}).await[0];
     assert_eq!(runs(later_dir.path()), ["a", "b"]);
     assert!(c.notes[0].contains("slow took the base ") && !c.notes[0].contains("over 1s"), "{:?}", c.notes);
 }
