@@ -529,19 +529,18 @@ impl RunContext {
                     t.related = baton_verify::present_in(&union, paths);
                     continue;
                 }
-                let (mine, others): (Vec<_>, Vec<_>) =
-                    parts.iter().enumerate().partition(|(_, files)| files.iter().all(|f| own.contains(f)));
-                let mine_files: Vec<String> =
-                    mine.iter().flat_map(|(_, files)| files.iter().cloned()).collect();
-                t.related = baton_verify::present_in(&mine_files, paths);
-                t.split = Split::Candidate {
-                    own: mine.iter().map(|(i, _)| *i).collect(),
-                    others: others
+                let present = |groups: Vec<(usize, &Vec<String>)>| -> Vec<(usize, Vec<String>)> {
+                    groups
                         .into_iter()
                         .map(|(i, files)| (i, baton_verify::present_in(files, paths)))
                         .filter(|(_, files)| !files.is_empty())
-                        .collect(),
+                        .collect()
                 };
+                let (mine, others): (Vec<_>, Vec<_>) =
+                    parts.iter().enumerate().partition(|(_, files)| files.iter().all(|f| own.contains(f)));
+                let mine = present(mine);
+                t.related = mine.iter().flat_map(|(_, files)| files.iter().cloned()).collect();
+                t.split = Split::Candidate { own: mine, others: present(others) };
             }
             let unmatched = protected.unmatched(&base_paths);
             if unmatched.len() == self.config.verify.protected.len() && !unmatched.is_empty() {

@@ -54,9 +54,11 @@ pub enum Split {
     None,
     /// The base: each group on its own, in order, publishing its progress to the candidates.
     Base { parts: Vec<Vec<String>> },
-    /// A candidate: `related_tests` are its own, the base's groups `own`; `others` are the groups
-    /// (by index, with the files present in its tree) that relate only to other candidates.
-    Candidate { own: Vec<usize>, others: Vec<(usize, Vec<String>)> },
+    /// A candidate: `own` are the groups its changes relate to, `others` those that relate only
+    /// to other candidates' changes, each by the base's index, with the files present in its
+    /// tree (`related_tests` holds all of `own`'s). Each group runs on its own, so a rerun for
+    /// failures goes over the group that had them, not over a slow neighbour.
+    Candidate { own: Vec<(usize, Vec<String>)>, others: Vec<(usize, Vec<String>)> },
 }
 
 /// The base's stage results as they become known, shared with the candidates verified beside it.
@@ -355,25 +357,27 @@ impl StageRunner {
         merged
     }
 
-    /// A candidate's run of a split stage: its own related tests, then each group related only
-    /// to other candidates' changes while it fits in the budget.
+    /// A candidate's run of a split stage: the groups of its own related tests, then each group
+    /// related only to other candidates' changes while it fits in the budget.
     async fn run_candidate_parts(
         &self,
         sp: &(StageConfig, Parser),
         ctx: &SubjectContext,
-        own: &[usize],
+        own: &[(usize, Vec<String>)],
         others: &[(usize, Vec<String>)],
         cancel: Cancel,
         emit: &(dyn Fn(RunEvent) + Send + Sync),
     ) -> StageResult {
         let stage = &sp.0;
         let mut runs = Vec::new();
-        if !ctx.related_tests.is_empty() {
-            let run = Run { files: &ctx.related_tests, tag: ".part1", limit: None, base_parts: Some(own) };
-            runs.push((
-                ctx.related_tests.clone(),
-                self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await,
-            ));
+        for (i, files) in own {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let tag = format!(".part{}", runs.len() + 1);
+            let base_parts = [*i];
+            let run = Run { files, tag: &tag, limit: None, base_parts: Some(&base_parts) };
+            runs.push((files.clone(), self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await));
         }
         let stage_timeout = stage.timeout.unwrap_or(self.default_timeout);
         let mut spent = Duration::ZERO;

@@ -153,9 +153,10 @@ async fn a_candidate_reruns_only_for_failures_beyond_the_base() {
 }
 
 /// A stage whose `{related_tests}` are words: each prints one passing test, `slow` after a
-/// pause; every run appends its arguments to `runs`.
+/// pause, `fragile` failing where a file `broken` exists; every run appends its arguments to
+/// `runs`.
 const PARTS_STAGE: &str = "[verify]\nrelated_budget = \"1s\"\n[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh {related_tests}\"\nparser = \"tap\"\ntimeout = \"30s\"\n";
-const PARTS_SCRIPT: &str = "#!/bin/sh\necho \"$*\" >> runs\necho 1..$#\nn=0\nfor t in \"$@\"; do n=$((n+1)); [ \"$t\" = slow ] && sleep 3; echo \"ok $n - test_$t\"; done\n";
+const PARTS_SCRIPT: &str = "#!/bin/sh\necho \"$*\" >> runs\necho 1..$#\nn=0\nfor t in \"$@\"; do n=$((n+1)); [ \"$t\" = slow ] && sleep 3; v=ok; [ \"$t\" = fragile ] && [ -e broken ] && v='not ok'; echo \"$v $n - test_$t\"; done\n";
 
 fn parts_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -187,7 +188,10 @@ async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
     let candidate = |id: &str, dir: &std::path::Path| SubjectContext {
         subject: Subject::Candidate(id.parse().unwrap()),
         base: Some(rx.clone()),
-        split: Split::Candidate { own: vec![1], others: vec![(0, words(&["slow"])), (2, words(&["b"]))] },
+        split: Split::Candidate {
+            own: vec![(1, words(&["a"]))],
+            others: vec![(0, words(&["slow"])), (2, words(&["b"]))],
+        },
         ..context(dir, &["a"])
     };
     // Two candidates beside the base, as in the engine (`join!` starts the base first). The
@@ -315,4 +319,32 @@ async fn a_probe_that_hung_on_the_base_is_not_run_again() {
     assert_eq!(on_cand[1].statements, on_base[1].statements);
     let log = std::fs::read_to_string(cand_dir.path().join("artifacts/c1/probe-1.log")).unwrap();
     assert!(log.contains("not run"), "{log}");
+}
+
+/// A candidate runs each group of its own related tests on its own: a failure beyond the base's
+/// reruns that group, not the others with it.
+#[tokio::test]
+async fn a_rerun_goes_over_the_group_that_failed_only() {
+    let r = runner(PARTS_STAGE);
+    let base_dir = parts_dir();
+    let (tx, rx) = BaseResults::channel();
+    let base_ctx = SubjectContext {
+        split: Split::Base { parts: vec![words(&["a"]), words(&["fragile"])] },
+        publish: Some(tx.clone()),
+        ..context(base_dir.path(), &["a", "fragile"])
+    };
+    let base = r.run(&base_ctx, Cancel::never(), &|_| {}).await;
+    tx.send(&base);
+    let dir = parts_dir();
+    std::fs::write(dir.path().join("broken"), "").unwrap();
+    let ctx = SubjectContext {
+        subject: Subject::Candidate("c1".parse().unwrap()),
+        base: Some(rx),
+        split: Split::Candidate { own: vec![(0, words(&["a"])), (1, words(&["fragile"]))], others: vec![] },
+        ..context(dir.path(), &["a", "fragile"])
+    };
+    let c = &r.run(&ctx, Cancel::never(), &|_| {}).await[0];
+    assert_eq!(runs(dir.path()), ["a", "fragile", "fragile"]);
+    let cmp = &compare(&base, std::slice::from_ref(c))[0];
+    assert_eq!(cmp.with_change(baton_core::TestChange::Broken).collect::<Vec<_>>(), ["test_fragile"]);
 }
