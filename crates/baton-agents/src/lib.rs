@@ -115,12 +115,6 @@ pub trait Agent: Send + Sync {
     fn timeout(&self) -> Option<std::time::Duration> {
         None
     }
-    /// Whether the agent runs its commands in a sandbox of its own (new mount namespaces):
-    /// edits made there to an overlay workspace were seen to go missing (Codex under
-    /// bubblewrap), so `run.workspace = "auto"` gives such runs clones instead.
-    fn sandboxes_itself(&self) -> bool {
-        false
-    }
 }
 
 /// The outcome of a process by its exit status alone: for agents with nothing better to go by.

@@ -874,8 +874,7 @@ impl RunContext {
             WorkspaceMode::Auto => {
                 let parent = ws_dir.parent().unwrap_or(ws_dir).to_owned();
                 let _ = std::fs::create_dir_all(&parent);
-                if baton_git::overlay_supported(&parent) && !slots.iter().any(|s| s.agent.sandboxes_itself())
-                {
+                if baton_git::overlay_supported(&parent) {
                     WorkspaceKind::Overlay
                 } else {
                     WorkspaceKind::Clone

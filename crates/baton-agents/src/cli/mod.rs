@@ -288,10 +288,6 @@ impl Agent for CliAgent {
         &self.config.name
     }
 
-    fn sandboxes_itself(&self) -> bool {
-        self.config.kind == AgentKind::Codex && !codex::sandbox_disabled(&self.config.args)
-    }
-
     fn preflight(&self) -> Result<(), AgentError> {
         let c = &self.config;
         let Some(program) = self.program() else {
