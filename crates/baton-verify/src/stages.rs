@@ -370,11 +370,13 @@ impl StageRunner {
     ) -> StageResult {
         let stage = &sp.0;
         let mut runs = Vec::new();
+        // Every run gets a log of its own, a run cut at the budget too.
+        let mut tags = (1..).map(|n| format!(".part{n}"));
         for (i, files) in own {
             if cancel.is_cancelled() {
                 break;
             }
-            let tag = format!(".part{}", runs.len() + 1);
+            let tag = tags.next().unwrap_or_default();
             let base_parts = [*i];
             let run = Run { files, tag: &tag, limit: None, base_parts: Some(&base_parts) };
             runs.push((files.clone(), self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await));
@@ -412,7 +414,7 @@ impl StageRunner {
                 }
                 PartCost::Unknown => (remaining < stage_timeout).then_some(remaining),
             };
-            let tag = format!(".part{}", runs.len() + 1);
+            let tag = tags.next().unwrap_or_default();
             let base_parts = [*i];
             let run = Run { files, tag: &tag, limit, base_parts: Some(&base_parts) };
             let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
