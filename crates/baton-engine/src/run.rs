@@ -1068,7 +1068,8 @@ impl RunContext {
             });
         }
         // Candidates learn the base's verdicts as soon as it has them (it runs first), to rerun
-        // failing tests only when they fail beyond the base.
+        // failing tests only when they fail beyond the base, to judge split related tests by the
+        // base's time on them, and to skip probes that ran until their limit on the base.
         let (mut base_tx, base_rx) = match jobs.first() {
             Some(j) if j.subject == Subject::Base => {
                 let (tx, rx) = BaseResults::channel();

@@ -113,30 +113,19 @@ impl BaseResults {
         (BaseResultsSender(Arc::new(tx)), BaseResults(rx))
     }
 
-    /// The base's result for stage `name` (only the groups `parts` of it, when given), once the
-    /// base has it; `None` if it never will.
-    async fn stage(&self, name: &str, parts: Option<&[usize]>, mut cancel: Cancel) -> Option<StageResult> {
+    /// The base's result for stage `name` (only its group `part`, when given), once the base has
+    /// it; `None` if it never will.
+    async fn stage(&self, name: &str, part: Option<usize>, mut cancel: Cancel) -> Option<StageResult> {
         let mut rx = self.0.clone();
-        let ready = |s: &BaseState| {
-            s.done.is_some()
-                || parts.is_some_and(|p| {
-                    p.iter().all(|i| matches!(s.parts.get(&(name.to_owned(), *i)), Some(PartState::Done(_))))
-                })
+        let group = |s: &BaseState| match part.and_then(|i| s.parts.get(&(name.to_owned(), i))) {
+            Some(PartState::Done(r)) => Some(StageResult::clone(r)),
+            _ => None,
         };
         let state = tokio::select! {
-            r = rx.wait_for(ready) => r.ok()?,
+            r = rx.wait_for(|s| s.done.is_some() || group(s).is_some()) => r.ok()?,
             _ = cancel.raised_above(baton_exec::CancelLevel::None) => return None,
         };
-        match parts {
-            Some(p) if p.iter().all(|i| state.parts.contains_key(&(name.to_owned(), *i))) => {
-                let runs = p.iter().filter_map(|i| match state.parts.get(&(name.to_owned(), *i)) {
-                    Some(PartState::Done(r)) => Some((Vec::new(), (**r).clone())),
-                    _ => None,
-                });
-                Some(merge_runs(runs.collect()))
-            }
-            _ => state.done.as_ref()?.iter().find(|r| r.stage == name).cloned(),
-        }
+        group(&state).or_else(|| state.done.as_ref()?.iter().find(|r| r.stage == name).cloned())
     }
 
     /// Whether the base has run probe `i` until its time limit, as far as it has got: such a
@@ -273,7 +262,7 @@ impl StageRunner {
                         self.run_candidate_parts(sp, ctx, own, others, cancel.clone(), emit).await
                     }
                     _ => {
-                        let run = Run { files: &ctx.related_tests, tag: "", limit: None, base_parts: None };
+                        let run = Run { files: &ctx.related_tests, tag: "", limit: None, base_part: None };
                         self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await
                     }
                 }
@@ -314,7 +303,7 @@ impl StageRunner {
             }
             if attempt == 1
                 && let Some(base) = &ctx.base
-                && let Some(on_base) = base.stage(&stage.name, run.base_parts, cancel.clone()).await
+                && let Some(on_base) = base.stage(&stage.name, run.base_part, cancel.clone()).await
                 && !fails_beyond(&result, &on_base)
             {
                 result.notes.push("not run again: every failing test fails on the base too".into());
@@ -345,14 +334,14 @@ impl StageRunner {
                 p.part_started(&stage.name, i);
             }
             let tag = format!(".part{}", i + 1);
-            let run = Run { files, tag: &tag, limit: None, base_parts: None };
+            let run = Run { files, tag: &tag, limit: None, base_part: None };
             let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
             if let Some(p) = &ctx.publish {
                 p.part_done(&stage.name, i, &result);
             }
             runs.push((files.clone(), result));
         }
-        let mut merged = self.combine(stage, ctx, runs, Vec::new());
+        let mut merged = combine(stage, ctx, runs, Vec::new());
         merged.notes.insert(0, format!("ran in {} parts, one per group of related test files", parts.len()));
         merged
     }
@@ -377,8 +366,7 @@ impl StageRunner {
                 break;
             }
             let tag = tags.next().unwrap_or_default();
-            let base_parts = [*i];
-            let run = Run { files, tag: &tag, limit: None, base_parts: Some(&base_parts) };
+            let run = Run { files, tag: &tag, limit: None, base_part: Some(*i) };
             runs.push((files.clone(), self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await));
         }
         let stage_timeout = stage.timeout.unwrap_or(self.default_timeout);
@@ -389,10 +377,13 @@ impl StageRunner {
             if cancel.is_cancelled() {
                 break;
             }
+            let mut leave_out = |reason: String| {
+                why.push(format!("{} {reason}", files.join(" ")));
+                left_out.extend(files.iter().cloned());
+            };
             let remaining = self.related_budget.saturating_sub(spent);
             if remaining.is_zero() {
-                why.push(format!("{}: no time left", files.join(" ")));
-                left_out.extend(files.iter().cloned());
+                leave_out("had no time left".into());
                 continue;
             }
             let cost = match &ctx.base {
@@ -403,30 +394,26 @@ impl StageRunner {
             let limit = match cost {
                 PartCost::Took(took) if took <= remaining => None,
                 PartCost::Took(took) => {
-                    why.push(format!("{} took the base {}", files.join(" "), short(took)));
-                    left_out.extend(files.iter().cloned());
+                    leave_out(format!("took the base {}", short(took)));
                     continue;
                 }
                 PartCost::Over => {
-                    why.push(format!("{} took the base over {}", files.join(" "), short(remaining)));
-                    left_out.extend(files.iter().cloned());
+                    leave_out(format!("took the base over {}", short(remaining)));
                     continue;
                 }
                 PartCost::Unknown => (remaining < stage_timeout).then_some(remaining),
             };
             let tag = tags.next().unwrap_or_default();
-            let base_parts = [*i];
-            let run = Run { files, tag: &tag, limit, base_parts: Some(&base_parts) };
+            let run = Run { files, tag: &tag, limit, base_part: Some(*i) };
             let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
             spent += Duration::from_millis(result.duration_ms);
             if limit.is_some() && result.status == StageStatus::TimedOut {
-                why.push(format!("{} did not finish within {}", files.join(" "), short(remaining)));
-                left_out.extend(files.iter().cloned());
+                leave_out(format!("did not finish within {}", short(remaining)));
                 continue;
             }
             runs.push((files.clone(), result));
         }
-        let mut merged = self.combine(stage, ctx, runs, left_out);
+        let mut merged = combine(stage, ctx, runs, left_out);
         if !why.is_empty() {
             merged.notes.insert(
                 0,
@@ -437,35 +424,6 @@ impl StageRunner {
                 ),
             );
         }
-        merged
-    }
-
-    /// One result for a stage run in parts: the parts' logs joined into the stage's log.
-    fn combine(
-        &self,
-        stage: &StageConfig,
-        ctx: &SubjectContext,
-        runs: Vec<(Vec<String>, StageResult)>,
-        left_out: Vec<String>,
-    ) -> StageResult {
-        if runs.is_empty() {
-            let mut r = skipped(stage, "no related tests within the budget".into());
-            r.left_out = left_out;
-            return r;
-        }
-        let rel_log = format!("{}/verify-{}.log", ctx.subject, sanitize(&stage.name));
-        let mut text = String::new();
-        for (files, r) in &runs {
-            text.push_str(&format!("# baton: {} on {}\n", stage.name, files.join(" ")));
-            if let Some(log) = &r.log {
-                text.push_str(&read_lossy(&ctx.artifacts.join(log)));
-            }
-            text.push('\n');
-        }
-        let _ = std::fs::write(ctx.artifacts.join(&rel_log), text);
-        let mut merged = merge_runs(runs);
-        merged.log = Some(rel_log);
-        merged.left_out = left_out;
         merged
     }
 
@@ -577,6 +535,34 @@ impl StageRunner {
     }
 }
 
+/// One result for a stage run in parts: the parts' logs joined into the stage's log.
+fn combine(
+    stage: &StageConfig,
+    ctx: &SubjectContext,
+    runs: Vec<(Vec<String>, StageResult)>,
+    left_out: Vec<String>,
+) -> StageResult {
+    if runs.is_empty() {
+        let mut r = skipped(stage, "no related tests within the budget".into());
+        r.left_out = left_out;
+        return r;
+    }
+    let rel_log = format!("{}/verify-{}.log", ctx.subject, sanitize(&stage.name));
+    let mut text = String::new();
+    for (files, r) in &runs {
+        text.push_str(&format!("# baton: {} on {}\n", stage.name, files.join(" ")));
+        if let Some(log) = &r.log {
+            text.push_str(&read_lossy(&ctx.artifacts.join(log)));
+        }
+        text.push('\n');
+    }
+    let _ = std::fs::write(ctx.artifacts.join(&rel_log), text);
+    let mut merged = merge_runs(runs);
+    merged.log = Some(rel_log);
+    merged.left_out = left_out;
+    merged
+}
+
 /// What one run of a stage covers.
 struct Run<'a> {
     /// The related test files for `{related_tests}`.
@@ -585,8 +571,8 @@ struct Run<'a> {
     tag: &'a str,
     /// A time limit below the stage's own: the budget left.
     limit: Option<Duration>,
-    /// The base's groups this run compares with, for the rerun rule; `None`: the whole stage.
-    base_parts: Option<&'a [usize]>,
+    /// The base's group this run compares with, for the rerun rule; `None`: the whole stage.
+    base_part: Option<usize>,
 }
 
 /// Runs of one stage on groups of related test files, as one result: timed out if any run was

@@ -168,6 +168,20 @@ fn words(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// The base's context for a stage split into `groups`, publishing through `tx`.
+fn split_base(
+    dir: &std::path::Path,
+    groups: &[&[&str]],
+    tx: &baton_verify::BaseResultsSender,
+) -> SubjectContext {
+    let all: Vec<&str> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    SubjectContext {
+        split: Split::Base { parts: groups.iter().map(|g| words(g)).collect() },
+        publish: Some(tx.clone()),
+        ..context(dir, &all)
+    }
+}
+
 fn runs(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("runs")).unwrap().lines().map(String::from).collect()
 }
@@ -180,11 +194,7 @@ async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
     let r = runner(PARTS_STAGE);
     let base_dir = parts_dir();
     let (tx, rx) = BaseResults::channel();
-    let base_ctx = SubjectContext {
-        split: Split::Base { parts: vec![words(&["slow"]), words(&["a"]), words(&["b"])] },
-        publish: Some(tx.clone()),
-        ..context(base_dir.path(), &["a", "b", "slow"])
-    };
+    let base_ctx = split_base(base_dir.path(), &[&["slow"], &["a"], &["b"]], &tx);
     let candidate = |id: &str, dir: &std::path::Path| SubjectContext {
         subject: Subject::Candidate(id.parse().unwrap()),
         base: Some(rx.clone()),
@@ -225,7 +235,7 @@ async fn a_candidate_leaves_out_other_candidates_slow_tests_over_the_budget() {
     assert_eq!(c.left_out, ["slow", "b"]);
     assert_eq!(names(c), ["test_a"]);
     assert!(c.status.is_passed(), "the cut run is not the candidate's failure: {:?}", c.status);
-    assert!(c.notes[0].contains("slow did not finish within 1s; b: no time left"), "{:?}", c.notes);
+    assert!(c.notes[0].contains("slow did not finish within 1s; b had no time left"), "{:?}", c.notes);
     let cmp = &compare(&base, &first)[0];
     assert!(cmp.tests.is_empty(), "nothing missing, nothing changed: {:?}", cmp.tests);
     assert_eq!(cmp.still_passing, 1);
@@ -328,11 +338,7 @@ async fn a_rerun_goes_over_the_group_that_failed_only() {
     let r = runner(PARTS_STAGE);
     let base_dir = parts_dir();
     let (tx, rx) = BaseResults::channel();
-    let base_ctx = SubjectContext {
-        split: Split::Base { parts: vec![words(&["a"]), words(&["fragile"])] },
-        publish: Some(tx.clone()),
-        ..context(base_dir.path(), &["a", "fragile"])
-    };
+    let base_ctx = split_base(base_dir.path(), &[&["a"], &["fragile"]], &tx);
     let base = r.run(&base_ctx, Cancel::never(), &|_| {}).await;
     tx.send(&base);
     let dir = parts_dir();
