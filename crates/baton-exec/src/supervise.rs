@@ -479,9 +479,11 @@ impl LineSplitter {
 }
 
 /// Writes the first half of the limit straight to the file and keeps the last half in a ring,
-/// so both how a command started and how it ended survive a flood of output.
+/// so both how a command started and how it ended survive a flood of output. The head is not
+/// buffered: each chunk read from the process is in the file at once, for whoever watches the
+/// log of a long run (a slow test module prints a few bytes a minute).
 struct LogSink {
-    file: Option<io::BufWriter<File>>,
+    file: Option<File>,
     head_limit: u64,
     tail_limit: usize,
     written: u64,
@@ -498,7 +500,7 @@ impl LogSink {
                 if let Some(dir) = p.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                Some(io::BufWriter::new(File::create(p)?))
+                Some(File::create(p)?)
             }
             None => None,
         };
@@ -550,7 +552,6 @@ impl LogSink {
             let (a, b) = self.tail.as_slices();
             let _ = file.write_all(a);
             let _ = file.write_all(b);
-            let _ = file.flush();
         }
         (self.total, self.dropped)
     }

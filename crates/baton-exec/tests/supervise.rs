@@ -230,3 +230,22 @@ fn run_sync_captures_output_and_exit_code() {
     assert_eq!(out.stdout, b"in");
     assert_eq!(out.stderr, b"oops\n");
 }
+
+/// A user watching a long test run (or an agent) reads its log while it runs: what the process
+/// wrote is in the file before it ends, not held back until then.
+#[tokio::test]
+async fn the_log_fills_while_the_process_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    let go = dir.path().join("go");
+    let script = format!("echo started; while [ ! -e {} ]; do sleep 0.05; done; echo done", go.display());
+    let process = baton_exec::spawn(sh(dir.path(), &script).log(&log, 1 << 20));
+    let running = tokio::spawn(process.wait(Cancel::never(), None));
+    wait_for_file(&log).await;
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\n");
+    assert!(!running.is_finished());
+    std::fs::write(&go, "").unwrap();
+    let f = running.await.unwrap();
+    assert_eq!(f.end, End::Exited { code: 0 });
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\ndone\n");
+}
