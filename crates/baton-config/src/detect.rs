@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use baton_core::StageKind;
 
-use crate::schema::{ParserKind, StageConfig};
+use crate::schema::{FAILING_TESTS, ParserKind, StageConfig};
 
 /// Verification stages guessed from the files at the root of a repository, and why.
 #[derive(Debug, Clone)]
@@ -17,6 +17,7 @@ fn stage(name: &str, kind: StageKind, run: &str, parser: ParserKind) -> StageCon
         name: name.into(),
         kind,
         run: run.into(),
+        rerun: None,
         timeout: None,
         parser,
         report: None,
@@ -28,6 +29,8 @@ fn stage(name: &str, kind: StageKind, run: &str, parser: ParserKind) -> StageCon
         tolerance: 0.05,
     }
 }
+
+const PYTEST: &str = "python3 -m pytest -rA -q -p no:cacheprovider";
 
 /// Guesses build and test stages for a repository. `read` returns the content of a file at the
 /// repository root, or `None` if it does not exist. The first ecosystem that matches wins.
@@ -70,15 +73,10 @@ pub fn detect_stages(read: impl Fn(&str) -> Option<String>) -> Vec<DetectedStage
     }
     for marker in ["pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini"] {
         if read(marker).is_some() {
-            return vec![DetectedStage {
-                evidence: marker,
-                stage: stage(
-                    "test",
-                    StageKind::Test,
-                    "python3 -m pytest -rA -q -p no:cacheprovider",
-                    ParserKind::Pytest,
-                ),
-            }];
+            let mut test = stage("test", StageKind::Test, PYTEST, ParserKind::Pytest);
+            // pytest's node ids, as the parser reports them, select the tests to run again
+            test.rerun = Some(format!("{PYTEST} {FAILING_TESTS}"));
+            return vec![DetectedStage { evidence: marker, stage: test }];
         }
     }
     if let Some(makefile) = read("Makefile")

@@ -17,8 +17,8 @@ pub use detect::{DetectedStage, detect_stages};
 pub use error::{ConfigError, Location};
 pub use load::{ConfigSources, Layer, LayerSource, load};
 pub use schema::{
-    AgentConfig, AgentKind, Better, CommandLine, Config, MergeConfig, ParserKind, ProbeConfig, RelatedRule,
-    RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
+    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, ProbeConfig,
+    RelatedRule, RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
 };
 pub use values::{ByteSize, parse_duration};
 

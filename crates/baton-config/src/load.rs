@@ -5,7 +5,8 @@ use toml::{Table, Value};
 
 use crate::DEFAULTS;
 use crate::error::{ConfigError, Location, line_col};
-use crate::schema::{AgentKind, Config, ParserKind};
+use crate::schema::{AgentKind, Config, FAILING_TESTS, ParserKind};
+use baton_core::StageKind;
 
 /// Where configuration may come from, as the front end found it.
 #[derive(Debug, Clone, Default)]
@@ -267,6 +268,28 @@ fn validate(config: &Config, layers: &[Layer]) -> Result<(), ConfigError> {
         }
         if stage.run.trim().is_empty() {
             return Err(err(&stage.name, format!("stage `{}` has an empty `run` command", stage.name)));
+        }
+        if let Some(rerun) = &stage.rerun {
+            if stage.kind != StageKind::Test {
+                return Err(err(
+                    rerun,
+                    format!(
+                        "stage `{}` has a `rerun` command, but only test stages run again (its kind is {})",
+                        stage.name,
+                        stage.kind.as_str()
+                    ),
+                ));
+            }
+            if !rerun.contains(FAILING_TESTS) {
+                return Err(err(
+                    rerun,
+                    format!(
+                        "the `rerun` command of stage `{}` does not name the tests to run: put {FAILING_TESTS} \
+                         where their names go, or leave `rerun` out to run the whole stage again",
+                        stage.name
+                    ),
+                ));
+            }
         }
         match stage.parser {
             ParserKind::Regex => {

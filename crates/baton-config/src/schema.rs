@@ -336,6 +336,9 @@ impl ParserKind {
     }
 }
 
+/// The placeholder in a stage's `rerun` command for the failing tests' names.
+pub const FAILING_TESTS: &str = "{failing_tests}";
+
 /// One `[[verify.stage]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -344,6 +347,11 @@ pub struct StageConfig {
     #[serde(default = "default_stage_kind")]
     pub kind: StageKind,
     pub run: String,
+    /// For a test stage: the command that runs the failing tests again (`{failing_tests}`: their
+    /// names as the parser reports them), to tell flaky ones apart. Without it the whole stage
+    /// runs again.
+    #[serde(default)]
+    pub rerun: Option<String>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub timeout: Option<Duration>,
     #[serde(default = "default_parser")]

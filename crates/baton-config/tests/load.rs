@@ -97,6 +97,14 @@ fn unknown_keys_and_bad_values_are_reported_with_file_line_and_column() {
             "baton.toml:2:11: run.agents names `ghost`, but no [[agent]] has that name",
         ),
         ("[run]\nstrategies = [\"yolo\"]\n", "run.strategies names `yolo`, which is not a strategy"),
+        (
+            "[[verify.stage]]\nname = \"t\"\nrun = \"x\"\nrerun = \"x --again\"\n",
+            "baton.toml:4:9: the `rerun` command of stage `t` does not name the tests to run: put {failing_tests}",
+        ),
+        (
+            "[[verify.stage]]\nname = \"b\"\nkind = \"build\"\nrun = \"x\"\nrerun = \"x {failing_tests}\"\n",
+            "baton.toml:5:9: stage `b` has a `rerun` command, but only test stages run again (its kind is build)",
+        ),
     ];
     for (text, expected) in cases {
         let path = write(dir.path(), "baton.toml", text);

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_config::{ParserKind, RunConfig, StageConfig, VerifyConfig};
+use baton_config::{FAILING_TESTS, ParserKind, RunConfig, StageConfig, VerifyConfig};
 use baton_core::{RunEvent, StageKind, StageResult, StageStatus, Subject, TestPart};
 use baton_exec::{Cancel, End, Spec};
 
@@ -262,7 +262,13 @@ impl StageRunner {
                         self.run_candidate_parts(sp, ctx, own, others, cancel.clone(), emit).await
                     }
                     _ => {
-                        let run = Run { files: &ctx.related_tests, tag: "", limit: None, base_part: None };
+                        let run = Run {
+                            files: &ctx.related_tests,
+                            tag: "",
+                            limit: None,
+                            base_part: None,
+                            failing: None,
+                        };
                         self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await
                     }
                 }
@@ -309,8 +315,14 @@ impl StageRunner {
                 result.notes.push("not run again: every failing test fails on the base too".into());
                 break;
             }
-            let again = self.run_stage(sp, ctx, &run, cancel.clone(), emit, attempt).await;
-            merge_rerun(&mut result, &again);
+            // With a `rerun` command, only the failing tests run again; without, the whole stage.
+            let failing: Option<Vec<String>> = stage
+                .rerun
+                .as_ref()
+                .map(|_| result.tests.iter().filter(|t| !t.status.is_ok()).map(|t| t.name.clone()).collect());
+            let again_run = Run { failing: failing.as_deref(), ..run };
+            let again = self.run_stage(sp, ctx, &again_run, cancel.clone(), emit, attempt).await;
+            merge_rerun(&mut result, &again, failing.as_deref());
         }
         result
     }
@@ -334,7 +346,7 @@ impl StageRunner {
                 p.part_started(&stage.name, i);
             }
             let tag = format!(".part{}", i + 1);
-            let run = Run { files, tag: &tag, limit: None, base_part: None };
+            let run = Run { files, tag: &tag, limit: None, base_part: None, failing: None };
             let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
             if let Some(p) = &ctx.publish {
                 p.part_done(&stage.name, i, &result);
@@ -366,7 +378,7 @@ impl StageRunner {
                 break;
             }
             let tag = tags.next().unwrap_or_default();
-            let run = Run { files, tag: &tag, limit: None, base_part: Some(*i) };
+            let run = Run { files, tag: &tag, limit: None, base_part: Some(*i), failing: None };
             runs.push((files.clone(), self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await));
         }
         let stage_timeout = stage.timeout.unwrap_or(self.default_timeout);
@@ -404,7 +416,7 @@ impl StageRunner {
                 PartCost::Unknown => (remaining < stage_timeout).then_some(remaining),
             };
             let tag = tags.next().unwrap_or_default();
-            let run = Run { files, tag: &tag, limit, base_part: Some(*i) };
+            let run = Run { files, tag: &tag, limit, base_part: Some(*i), failing: None };
             let result = self.run_with_reruns(sp, ctx, run, cancel.clone(), emit).await;
             spent += Duration::from_millis(result.duration_ms);
             if limit.is_some() && result.status == StageStatus::TimedOut {
@@ -441,10 +453,12 @@ impl StageRunner {
         let rel_log = format!("{}/verify-{}{}{suffix}.log", ctx.subject, sanitize(&stage.name), run.tag);
         let log = ctx.artifacts.join(&rel_log);
         let timeout = run.limit.unwrap_or(stage.timeout.unwrap_or(self.default_timeout));
-        let script = stage
-            .run
-            .replace(CHANGED, &shell_words::join(&ctx.changed_files))
-            .replace(RELATED, &shell_words::join(run.files));
+        let script = match (run.failing, &stage.rerun) {
+            (Some(tests), Some(rerun)) => rerun.replace(FAILING_TESTS, &shell_words::join(tests)),
+            _ => stage.run.clone(),
+        }
+        .replace(CHANGED, &shell_words::join(&ctx.changed_files))
+        .replace(RELATED, &shell_words::join(run.files));
         let report_path = stage.report.as_ref().map(|r| ctx.workspace.join(r));
         if let Some(p) = &report_path {
             // A report left from an earlier run (or planted by an agent) must not be read as
@@ -573,6 +587,8 @@ struct Run<'a> {
     limit: Option<Duration>,
     /// The base's group this run compares with, for the rerun rule; `None`: the whole stage.
     base_part: Option<usize>,
+    /// For a rerun with the stage's `rerun` command: the failing tests it runs again.
+    failing: Option<&'a [String]>,
 }
 
 /// Runs of one stage on groups of related test files, as one result: timed out if any run was
@@ -627,26 +643,37 @@ fn fails_beyond(r: &StageResult, base: &StageResult) -> bool {
 }
 
 /// Folds a rerun into the first result: tests whose verdict differs between the runs are flaky.
-fn merge_rerun(first: &mut StageResult, again: &StageResult) {
+/// `failing`: the tests a `rerun` command was given, when it ran only those.
+fn merge_rerun(first: &mut StageResult, again: &StageResult, failing: Option<&[String]>) {
     let again_ok: std::collections::HashMap<&str, bool> =
         again.tests.iter().map(|t| (t.name.as_str(), t.status.is_ok())).collect();
+    let mut seen = 0;
     for t in &first.tests {
-        if let Some(&ok) = again_ok.get(t.name.as_str())
-            && ok != t.status.is_ok()
-            && !first.flaky.contains(&t.name)
-        {
+        let Some(&ok) = again_ok.get(t.name.as_str()) else { continue };
+        if !t.status.is_ok() {
+            seen += 1;
+        }
+        if ok != t.status.is_ok() && !first.flaky.contains(&t.name) {
             first.flaky.push(t.name.clone());
         }
     }
-    let n = first.flaky.len();
-    first.notes.push(match n {
-        0 => "ran again because of failures: the same tests failed".into(),
-        n => format!(
-            "ran again because of failures: {n} flaky {} (they count for nothing)",
-            if n == 1 { "test" } else { "tests" }
-        ),
+    let what = match failing {
+        Some(tests) => format!("ran the {} again with `rerun`", plural(tests.len(), "failing test")),
+        None => "ran again because of failures".to_owned(),
+    };
+    first.notes.push(match first.flaky.len() {
+        _ if seen == 0 => {
+            format!("{what}, but its output named none of the failing tests: none is known to be flaky")
+        }
+        0 => format!("{what}: the same tests failed"),
+        n => format!("{what}: {} (they count for nothing)", plural(n, "flaky test")),
     });
     first.duration_ms += again.duration_ms;
+}
+
+/// `n thing` or `n things`.
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 fn skipped(stage: &StageConfig, reason: String) -> StageResult {

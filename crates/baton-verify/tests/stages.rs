@@ -50,6 +50,46 @@ async fn a_test_that_changes_its_verdict_on_a_rerun_is_flaky() {
     assert!(results[0].flaky.is_empty());
 }
 
+/// With a `rerun` command, only the failing tests run again, named as the parser reported them
+/// (shell-quoted); a rerun whose output names none of them marks nothing flaky, and says so.
+#[tokio::test]
+async fn a_rerun_command_runs_only_the_failing_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without arguments: all three tests, `flip` failing the first time. With arguments: those
+    // tests only, each passing but `broken two`; the arguments are kept in `rerun-args`.
+    let script = r#"#!/bin/sh
+if [ $# -eq 0 ]; then
+  echo 1..3; echo 'not ok 1 - flip'; echo 'not ok 2 - broken two'; echo 'ok 3 - fine'; exit 1
+fi
+printf '[%s]' "$@" > rerun-args
+echo "1..$#"; i=0
+for t in "$@"; do
+  i=$((i+1)); if [ "$t" = "broken two" ]; then echo "not ok $i - $t"; else echo "ok $i - $t"; fi
+done
+"#;
+    std::fs::write(dir.path().join("t.sh"), script).unwrap();
+    let toml = "[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh\"\nrerun = \"sh t.sh {failing_tests}\"\nparser = \"tap\"\n";
+    let results = runner(toml).run(&context(dir.path(), &[]), Cancel::never(), &|_| {}).await;
+    let t = &results[0];
+    assert_eq!(std::fs::read_to_string(dir.path().join("rerun-args")).unwrap(), "[flip][broken two]");
+    assert_eq!(t.flaky, ["flip"]);
+    assert_eq!(t.tests.len(), 3, "the first run's results stand: {:?}", t.tests);
+    assert!(
+        t.notes.iter().any(|n| n == "ran the 2 failing tests again with `rerun`: 1 flaky test (they count for nothing)"),
+        "{:?}",
+        t.notes
+    );
+
+    let toml = "[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh\"\nrerun = \"echo 1..0 {failing_tests}\"\nparser = \"tap\"\n";
+    let results = runner(toml).run(&context(dir.path(), &[]), Cancel::never(), &|_| {}).await;
+    assert!(results[0].flaky.is_empty());
+    assert!(
+        results[0].notes.iter().any(|n| n.ends_with("but its output named none of the failing tests: none is known to be flaky")),
+        "{:?}",
+        results[0].notes
+    );
+}
+
 #[tokio::test]
 async fn placeholders_are_shell_quoted_and_an_empty_related_list_skips() {
     let dir = tempfile::tempdir().unwrap();

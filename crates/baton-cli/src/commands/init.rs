@@ -69,7 +69,8 @@ pub(crate) fn template(read: impl Fn(&str) -> Option<String>) -> String {
 
 # Verification stages run on the base commit and on every candidate, through `sh -c`, in order.
 # kind: setup | build | test | lint | custom. parser: exit-code | junit | libtest | pytest |
-# unittest | tap | go-json | regex. Placeholders: {changed_files} {related_tests}.
+# unittest | tap | go-json | regex. Placeholders: {changed_files} {related_tests}. A test
+# stage's `rerun` runs its failing tests again ({failing_tests}) to tell flaky ones apart.
 "#,
     );
     if detected.is_empty() {
@@ -85,16 +86,24 @@ pub(crate) fn template(read: impl Fn(&str) -> Option<String>) -> String {
 "#,
         );
     }
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     for d in detected {
         let s = d.stage;
         let parser = s.parser.as_str();
         out.push_str(&format!(
-            "\n# Found {}.\n[[verify.stage]]\nname = \"{}\"\nkind = \"{}\"\nrun = \"{}\"\nparser = \"{parser}\"\ntimeout = \"15m\"\n",
+            "\n# Found {}.\n[[verify.stage]]\nname = \"{}\"\nkind = \"{}\"\nrun = {}\n",
             d.evidence,
             s.name,
             s.kind.as_str(),
-            s.run.replace('\\', "\\\\").replace('"', "\\\"")
+            quote(&s.run)
         ));
+        if let Some(rerun) = &s.rerun {
+            out.push_str(&format!(
+                "rerun = {}    # the failing tests alone, to tell flaky ones apart\n",
+                quote(rerun)
+            ));
+        }
+        out.push_str(&format!("parser = \"{parser}\"\ntimeout = \"15m\"\n"));
     }
     out
 }
