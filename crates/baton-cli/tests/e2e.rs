@@ -170,26 +170,51 @@ fn identical_candidates_are_verified_once() {
     assert_eq!(candidate(&show, "a")["evidence"]["agrees_with"], serde_json::json!(["c2", "c3"]));
 }
 
-#[test]
-fn the_same_python_change_laid_out_differently_is_agreement() {
+/// Three candidates fix add() and add a helper file: `a` and `b` write the same helper in other
+/// layouts (and comments, quotes, ...), `c`'s helper does something else.
+fn same_change_laid_out_differently(file: &str, a: &str, b: &str, c: &str) {
     let env = Env::new();
-    // Three candidates fix add() and add a helper: two write the same helper in other layouts,
-    // comments, docstring, quotes and trailing comma; the third's helper does something else.
-    let helper =
-        |name: &str, body: &str| env.agent(name, &format!("{FIX}cat > src/helper.py <<'PY'\n{body}PY\n"));
-    let a = helper("a", "def total(xs):\n    return sum([x for x in xs], start=0) + len('')\n");
-    let b = helper(
-        "b",
-        "def total(xs):\n    \"\"\"Sum them.\"\"\"\n    # start at zero\n    return sum(\n        [x for x in xs],\n        start=0,\n    ) + len(\"\")\n",
-    );
-    let c = helper("c", "def total(xs):\n    return sum([x for x in xs], start=1) + len('')\n");
+    let helper = |name: &str, body: &str| env.agent(name, &format!("{FIX}cat > {file} <<'SRC'\n{body}SRC\n"));
+    let (a, b, c) = (helper("a", a), helper("b", b), helper("c", c));
     let out = env.baton(&["run", "fix add", "--agent", &a, "--agent", &b, "--agent", &c]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let show = env.show();
     assert_eq!(show["verifications"], 3, "three different trees");
-    assert_eq!(candidate(&show, "a")["evidence"]["agrees_with"], serde_json::json!(["c2"]));
-    assert_eq!(candidate(&show, "b")["evidence"]["agrees_with"], serde_json::json!(["c1"]));
-    assert_eq!(candidate(&show, "c")["evidence"]["agrees_with"], serde_json::json!([]));
+    assert_eq!(candidate(&show, "a")["evidence"]["agrees_with"], serde_json::json!(["c2"]), "{file}");
+    assert_eq!(candidate(&show, "b")["evidence"]["agrees_with"], serde_json::json!(["c1"]), "{file}");
+    assert_eq!(candidate(&show, "c")["evidence"]["agrees_with"], serde_json::json!([]), "{file}");
+}
+
+#[test]
+fn the_same_python_change_laid_out_differently_is_agreement() {
+    same_change_laid_out_differently(
+        "src/helper.py",
+        "def total(xs):\n    return sum([x for x in xs], start=0) + len('')\n",
+        "def total(xs):\n    \"\"\"Sum them.\"\"\"\n    # start at zero\n    return sum(\n        [x for x in xs],\n        start=0,\n    ) + len(\"\")\n",
+        "def total(xs):\n    return sum([x for x in xs], start=1) + len('')\n",
+    );
+}
+
+#[test]
+fn the_same_rust_typescript_or_go_change_laid_out_differently_is_agreement() {
+    same_change_laid_out_differently(
+        "src/helper.rs",
+        "/// Sums them.\npub fn total(xs: &[i64]) -> i64 { xs.iter().sum::<i64>() + 0 }\n",
+        "pub fn total(\n    xs: &[i64],\n) -> i64 {\n    // start at zero\n    xs.iter().sum::<i64>() + 0\n}\n",
+        "pub fn total(xs: &[i64]) -> i64 { xs.iter().sum::<i64>() + 1 }\n",
+    );
+    same_change_laid_out_differently(
+        "src/helper.ts",
+        "export function total(xs: number[]): number { return xs.reduce((a, b) => a + b, 0) + ''.length }\n",
+        "// start at zero\nexport function total(xs: number[]): number {\n  return xs.reduce((a, b) => a + b, 0,) + \"\".length;\n}\n",
+        "export function total(xs: number[]): number { return xs.reduce((a, b) => a + b, 1) + ''.length }\n",
+    );
+    same_change_laid_out_differently(
+        "helper.go",
+        "package calc\n\nfunc Total(xs []int) int { t := 0; for _, x := range xs { t += x }; return t }\n",
+        "package calc\n\n// Total sums them.\nfunc Total(xs []int) int {\n\tt := 0\n\tfor _, x := range xs {\n\t\tt += x\n\t}\n\treturn t\n}\n",
+        "package calc\n\nfunc Total(xs []int) int { t := 1; for _, x := range xs { t += x }; return t }\n",
+    );
 }
 
 #[test]
