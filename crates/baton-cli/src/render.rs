@@ -208,6 +208,17 @@ pub(crate) fn text(v: &RunView) -> String {
             for l in lines {
                 out.push_str(&format!("  {}  {l}\n", " ".repeat(s.id.as_str().len())));
             }
+            let left_out =
+                v.candidates.iter().find(|c| c.id == s.id).map(|c| v.left_out(c)).unwrap_or_default();
+            if !left_out.is_empty() {
+                out.push_str(&format!(
+                    "  {}  did not run {} {} related only to other candidates' changes (verify.related_budget): {}\n",
+                    " ".repeat(s.id.as_str().len()),
+                    left_out.len(),
+                    plural(left_out.len(), "test file", "test files"),
+                    left_out.join(", ")
+                ));
+            }
         }
     }
     if let Some(m) = &r.merged_commit {

@@ -916,6 +916,11 @@ parser = "tap"
         "{show:#}"
     );
     assert_eq!(candidate(&show, "detour")["left_out_tests"], serde_json::json!([]));
+    let shown = text(&env.baton(&["show"]));
+    assert!(
+        shown.contains("did not run 1 test file related only to other candidates' changes (verify.related_budget): tests/test_slow.sh"),
+        "show says what was left out: {shown}"
+    );
     // What the fix did not run is not held against it: nothing is missing or broken.
     assert_eq!(candidate(&show, "fix")["evidence"]["broken"], serde_json::json!([]), "{show:#}");
     assert_eq!(show["winner"], candidate(&show, "fix")["id"], "{show:#}");

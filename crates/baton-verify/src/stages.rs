@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_config::{FAILING_TESTS, ParserKind, RunConfig, StageConfig, VerifyConfig};
-use baton_core::{RunEvent, StageKind, StageResult, StageStatus, Subject, TestPart};
+use baton_core::{RunEvent, StageKind, StageResult, StageStatus, Subject, TestPart, plural};
 use baton_exec::{Cancel, End, Spec};
 
 use crate::parse::Parser;
@@ -658,7 +658,13 @@ fn merge_rerun(first: &mut StageResult, again: &StageResult, failing: Option<&[S
         }
     }
     let what = match failing {
-        Some(tests) => format!("ran the {} again with `rerun`", plural(tests.len(), "failing test")),
+        Some(tests) => {
+            format!(
+                "ran the {} failing {} again with `rerun`",
+                tests.len(),
+                plural(tests.len(), "test", "tests")
+            )
+        }
         None => "ran again because of failures".to_owned(),
     };
     first.notes.push(match first.flaky.len() {
@@ -666,14 +672,9 @@ fn merge_rerun(first: &mut StageResult, again: &StageResult, failing: Option<&[S
             format!("{what}, but its output named none of the failing tests: none is known to be flaky")
         }
         0 => format!("{what}: the same tests failed"),
-        n => format!("{what}: {} (they count for nothing)", plural(n, "flaky test")),
+        n => format!("{what}: {n} flaky {} (they count for nothing)", plural(n, "test", "tests")),
     });
     first.duration_ms += again.duration_ms;
-}
-
-/// `n thing` or `n things`.
-fn plural(n: usize, thing: &str) -> String {
-    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 fn skipped(stage: &StageConfig, reason: String) -> StageResult {
