@@ -521,6 +521,56 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
     assert!(stderr(&out).contains("already exists; pass --force"));
 }
 
+/// The stages `init` finds for a Rust crate, run by real cargo: each test keeps the name of its
+/// binary (two tests named `same` stay apart), and the rerun runs only the failing tests, which
+/// tells a flaky one apart.
+#[test]
+fn a_rust_crate_s_detected_stages_keep_binaries_apart_and_rerun_only_failures() {
+    let env = Env::new();
+    std::fs::remove_file(env.repo.file("baton.toml")).unwrap();
+    env.repo.write("Cargo.toml", "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    env.repo.write(".gitignore", "target\n.flipped\n");
+    // `flip` fails the first time it runs in a workspace, and passes after
+    env.repo.write(
+        "src/lib.rs",
+        "pub fn add(a: i32, b: i32) -> i32 { a - b }\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn same() {}\n    #[test]\n    fn flip() {\n        let p = std::path::Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\".flipped\");\n        if !p.exists() { std::fs::write(&p, \"\").unwrap(); panic!(\"first run\"); }\n    }\n}\n",
+    );
+    env.repo.write("tests/it.rs", "#[test]\nfn same() { assert_eq!(calc::add(2, 3), 5); }\n");
+    env.repo.commit_all("a crate with a bug");
+    let out = env.baton(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    env.repo.commit_all("baton.toml");
+    let fix = env.agent("fix", "#!/bin/sh\nsed -i 's/a - b/a + b/' src/lib.rs\n");
+    // cargo as it built this test, without rustup's proxy (HOME is a temporary directory)
+    let cargo_bin = std::path::Path::new(env!("CARGO")).parent().unwrap().to_owned();
+    let path = std::env::join_paths(
+        std::iter::once(cargo_bin)
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let out = env.command(&["run", "fix add", "--agent", &fix]).env("PATH", path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let show = env.show();
+    assert_eq!(
+        candidate(&show, "fix")["evidence"]["fixed"],
+        serde_json::json!(["it::test::same"]),
+        "{show:#}"
+    );
+    assert_eq!(candidate(&show, "fix")["evidence"]["broken"], serde_json::json!([]), "{show:#}");
+    // the base's rerun: its two failing tests, by their paths, in their binaries, and no other
+    let rerun = env
+        .repo
+        .path()
+        .join(".git/baton/runs")
+        .join(show["run"].as_str().unwrap())
+        .join("base/verify-test.rerun1.log");
+    let rerun = std::fs::read_to_string(&rerun).unwrap();
+    let mut ran: Vec<&str> =
+        rerun.lines().filter(|l| l.starts_with("test ") && l.contains(" ... ")).collect();
+    ran.sort();
+    assert_eq!(ran, ["test same ... FAILED", "test tests::flip ... ok"], "{rerun}");
+}
+
 #[test]
 fn demo_picks_the_minimal_correct_fix() {
     let env = Env::new();

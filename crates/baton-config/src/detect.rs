@@ -30,12 +30,21 @@ fn stage(name: &str, kind: StageKind, run: &str, parser: ParserKind) -> StageCon
     }
 }
 
+/// Not `--quiet`: the parser names tests by the `Running` line of their binary, which cargo
+/// leaves out when quiet (equal test paths in two binaries would then be one test).
+const CARGO_TEST: &str = "cargo test --no-fail-fast -- --format=pretty";
 const PYTEST: &str = "python3 -m pytest -rA -q -p no:cacheprovider";
 
 /// Guesses build and test stages for a repository. `read` returns the content of a file at the
 /// repository root, or `None` if it does not exist. The first ecosystem that matches wins.
 pub fn detect_stages(read: impl Fn(&str) -> Option<String>) -> Vec<DetectedStage> {
     if read("Cargo.toml").is_some() {
+        let mut cargo_test = stage("test", StageKind::Test, CARGO_TEST, ParserKind::Libtest);
+        // The parser names a test `crate::lib::path` (`it::test::path` in tests/it.rs): the
+        // path, exactly, selects it again in whichever binary holds it.
+        cargo_test.rerun = Some(format!(
+            "set --; for t in {FAILING_TESTS}; do set -- \"$@\" \"${{t#*::*::}}\"; done; {CARGO_TEST} --exact \"$@\""
+        ));
         return vec![
             DetectedStage {
                 evidence: "Cargo.toml",
@@ -46,15 +55,7 @@ pub fn detect_stages(read: impl Fn(&str) -> Option<String>) -> Vec<DetectedStage
                     ParserKind::ExitCode,
                 ),
             },
-            DetectedStage {
-                evidence: "Cargo.toml",
-                stage: stage(
-                    "test",
-                    StageKind::Test,
-                    "cargo test --no-fail-fast --quiet -- --format=pretty",
-                    ParserKind::Libtest,
-                ),
-            },
+            DetectedStage { evidence: "Cargo.toml", stage: cargo_test },
         ];
     }
     if read("go.mod").is_some() {
