@@ -2,9 +2,10 @@
 //! the behaviour the task talks about.
 //!
 //! Probes come from the configuration (`[[verify.probe]]`, `--probe`: any shell command) or from
-//! the task text itself, when it holds runnable Python: `>>>` sessions (each statement run as
-//! the REPL would, its output kept apart, the output the text shows beside it) and fenced code
-//! blocks (run as a script; an output block right after one is what the text shows it printing).
+//! the task text itself, when it holds runnable Python: `>>>` and IPython (`In [1]:`) sessions
+//! (each statement run as the REPL would, its output kept apart, the output the text shows
+//! beside it) and fenced code blocks (run as a script; an output block right after one is what
+//! the text shows it printing).
 //! Outputs are normalized so that what differs only by workspace path or object address
 //! compares equal, and an exception compares by its type and message, not its traceback.
 
@@ -56,7 +57,7 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
     let mut outside = task.to_owned();
     for (i, block) in blocks.iter().enumerate() {
         outside = outside.replacen(&block.raw, "", 1);
-        if block.body.lines().any(|l| l.trim_start().starts_with(">>>")) {
+        if has_session(&block.body) {
             if let Some(p) = session(&block.body, probes.len() + 1) {
                 probes.push(p);
             }
@@ -76,8 +77,8 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
             shown: vec![shown],
         });
     }
-    // `>>>` sessions written outside fences.
-    if outside.lines().any(|l| l.trim_start().starts_with(">>> "))
+    // Sessions written outside fences.
+    if has_session(&outside)
         && let Some(p) = session(&outside, probes.len() + 1)
     {
         probes.push(p);
@@ -231,13 +232,55 @@ fn looks_like_python(b: &Block) -> bool {
     }
 }
 
-/// A `>>>` session: statements with their continuation lines, and the output lines after each.
+/// A line of an interactive session, the Python REPL's (`>>> `, `... `) or IPython's
+/// (`In [3]: `, `   ...: `, `Out[3]: `), with its indentation trimmed.
+enum SessionLine<'a> {
+    /// A statement's first line.
+    Prompt(&'a str),
+    /// A statement's next line.
+    More(&'a str),
+    /// IPython's `Out[n]:` line: the value of the statement before.
+    Out(&'a str),
+    /// Anything else: output, or prose.
+    Other,
+}
+
+fn session_line(t: &str) -> SessionLine<'_> {
+    static IPYTHON: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(r"^(?:(?P<kind>In|Out) ?\[\d*\]|(?P<more>\.\.\.+)):(?: (?P<rest>.*))?$")
+            .expect("valid regex")
+    });
+    if let Some(c) = IPYTHON.captures(t) {
+        let rest = c.name("rest").map_or("", |m| m.as_str());
+        return match c.name("kind").map(|m| m.as_str()) {
+            Some("In") => SessionLine::Prompt(rest),
+            Some(_) => SessionLine::Out(rest),
+            None => SessionLine::More(rest),
+        };
+    }
+    if let Some(code) = t.strip_prefix(">>>") {
+        return SessionLine::Prompt(code.strip_prefix(' ').unwrap_or(code));
+    }
+    if let Some(code) = t.strip_prefix("...") {
+        return SessionLine::More(code.strip_prefix(' ').unwrap_or(code));
+    }
+    SessionLine::Other
+}
+
+/// Whether `text` holds a session: a line with a prompt (`>>>`, `In [1]:`).
+fn has_session(text: &str) -> bool {
+    text.lines().any(|l| matches!(session_line(l.trim_start()), SessionLine::Prompt(_)))
+}
+
+/// An interactive session: statements with their continuation lines, and the output lines after
+/// each. IPython's magics (`%timeit`, `!ls`) and help (`f?`) are not Python and are left out.
 fn session(text: &str, n: usize) -> Option<Probe> {
     let mut statements: Vec<String> = Vec::new();
     let mut shown: Vec<Option<String>> = Vec::new();
     let mut output: Vec<&str> = Vec::new();
     let mut in_session = false;
-    // Output lines keep their indentation relative to the `>>>` prompt (traceback frames are
+    let mut ipython = false;
+    // Output lines keep their indentation relative to the prompt (traceback frames are
     // recognized by theirs).
     let mut indent = 0;
     let flush = |output: &mut Vec<&str>, shown: &mut Vec<Option<String>>| {
@@ -245,39 +288,67 @@ fn session(text: &str, n: usize) -> Option<Probe> {
             return;
         }
         if let Some(last) = shown.last_mut() {
-            let text = output.join("\n");
+            // IPython's traceback (`TypeError    Traceback (most recent call last)`, frames
+            // with arrows) comes down to its last line, the exception, as Python's does.
+            let text = match output.iter().any(|l| l.contains("Traceback (most recent call last)")) {
+                true => {
+                    output.iter().rev().find(|l| !l.trim().is_empty()).map_or("", |l| l.trim()).to_owned()
+                }
+                false => output.join("\n"),
+            };
             *last = (!text.trim().is_empty()).then(|| normalize(&text, None));
         }
         output.clear();
     };
     for line in text.lines() {
         let t = line.trim_start();
-        if let Some(code) = t.strip_prefix(">>>") {
-            indent = line.len() - t.len();
-            flush(&mut output, &mut shown);
-            statements.push(code.strip_prefix(' ').unwrap_or(code).to_owned());
-            shown.push(None);
-            in_session = true;
-        } else if let Some(code) = t.strip_prefix("...").filter(|_| in_session && output.is_empty()) {
-            if let Some(s) = statements.last_mut() {
-                s.push('\n');
-                s.push_str(code.strip_prefix(' ').unwrap_or(code));
-            }
-        } else if in_session {
-            if t.is_empty() {
+        match session_line(t) {
+            SessionLine::Prompt(code) => {
+                ipython |= t.starts_with("In ");
+                indent = line.len() - t.len();
                 flush(&mut output, &mut shown);
-                in_session = false;
-            } else {
-                let leading = line.len() - t.len();
-                output.push(&line[leading.min(indent)..]);
+                let code = code.trim_end();
+                in_session = !(code.starts_with(['%', '!']) || code.ends_with('?'));
+                if in_session {
+                    statements.push(code.to_owned());
+                    shown.push(None);
+                }
             }
+            SessionLine::More(code) if in_session && output.is_empty() => {
+                if let Some(s) = statements.last_mut() {
+                    s.push('\n');
+                    s.push_str(code);
+                }
+            }
+            SessionLine::Out(value) if !statements.is_empty() => {
+                flush(&mut output, &mut shown);
+                in_session = true;
+                if !value.trim().is_empty() {
+                    output.push(value);
+                }
+            }
+            _ if in_session => {
+                if t.is_empty() {
+                    flush(&mut output, &mut shown);
+                    in_session = false;
+                } else {
+                    let leading = line.len() - t.len();
+                    output.push(&line[leading.min(indent)..]);
+                }
+            }
+            _ => {}
         }
     }
     flush(&mut output, &mut shown);
     if statements.is_empty() {
         return None;
     }
-    Some(Probe { name: format!("example {n} (>>> session)"), kind: ProbeKind::Session { statements }, shown })
+    let style = if ipython { "IPython" } else { ">>>" };
+    Some(Probe {
+        name: format!("example {n} ({style} session)"),
+        kind: ProbeKind::Session { statements },
+        shown,
+    })
 }
 
 /// Output as it compares: workspace paths and object addresses masked, whitespace at line ends
@@ -773,6 +844,38 @@ mod tests {
             ProbeKind::Session { statements: vec!["x = 2".into(), "x +\\\n1".into(), "f(\n1)".into()] }
         );
         assert_eq!(probes[1].shown, [None, Some("4".into()), Some("ValueError: bad".into())]);
+    }
+
+    #[test]
+    fn ipython_sessions_are_sessions_without_their_magics() {
+        let task = "Wrong result:\n\n```\nIn [1]: from m import f\n\nIn [2]: x = f(\n   ...:     2)\n\nIn [3]: x\nOut[3]: 4\n\nIn [4]: %timeit f(2)\n1000 loops\n\nIn [5]: f?\n\nIn [6]: print(x); f(0)\n4\n---------------------------------------------------------------------------\nZeroDivisionError                         Traceback (most recent call last)\n<ipython-input-6-1> in <module>\n----> 1 f(0)\nZeroDivisionError: division by zero\n\nIn [7]: [x,\n   ...:  x]\nOut[7]:\n[4,\n 4]\n```\n\nand outside a fence:\n\n    In [1]: f(3)\n    Out[1]: 9\n";
+        let probes = extract_probes(task);
+        assert_eq!(probes.len(), 2, "{probes:#?}");
+        assert_eq!(probes[0].name, "example 1 (IPython session)");
+        assert_eq!(
+            probes[0].kind,
+            ProbeKind::Session {
+                statements: vec![
+                    "from m import f".into(),
+                    "x = f(\n    2)".into(),
+                    "x".into(),
+                    "print(x); f(0)".into(),
+                    "[x,\n x]".into(),
+                ]
+            }
+        );
+        assert_eq!(
+            probes[0].shown,
+            [
+                None,
+                None,
+                Some("4".into()),
+                Some("ZeroDivisionError: division by zero".into()),
+                Some("[4,\n 4]".into())
+            ]
+        );
+        assert_eq!(probes[1].kind, ProbeKind::Session { statements: vec!["f(3)".into()] });
+        assert_eq!(probes[1].shown, [Some("9".into())]);
     }
 
     #[test]
