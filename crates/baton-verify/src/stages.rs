@@ -173,6 +173,9 @@ impl BaseResultsSender {
 
 const CHANGED: &str = "{changed_files}";
 const RELATED: &str = "{related_tests}";
+/// The longest `{failing_tests}` list a `rerun` command gets, in bytes; beyond it the whole stage
+/// runs again.
+const MAX_FAILING_LIST: usize = 64 * 1024;
 
 impl StageRunner {
     pub fn new(verify: &VerifyConfig, run: &RunConfig) -> Result<StageRunner, String> {
@@ -316,10 +319,20 @@ impl StageRunner {
                 break;
             }
             // With a `rerun` command, only the failing tests run again; without, the whole stage.
-            let failing: Option<Vec<String>> = stage
+            let mut failing: Option<Vec<String>> = stage
                 .rerun
                 .as_ref()
                 .map(|_| result.tests.iter().filter(|t| !t.status.is_ok()).map(|t| t.name.clone()).collect());
+            // The command goes to `sh -c` as one argument, which Linux caps at 128 KiB.
+            if let Some(tests) = &failing
+                && shell_words::join(tests).len() > MAX_FAILING_LIST
+            {
+                result.notes.push(format!(
+                    "{} failing tests are too many to name on a command line: the whole stage ran again",
+                    tests.len()
+                ));
+                failing = None;
+            }
             let again_run = Run { failing: failing.as_deref(), ..run };
             let again = self.run_stage(sp, ctx, &again_run, cancel.clone(), emit, attempt).await;
             merge_rerun(&mut result, &again, failing.as_deref());

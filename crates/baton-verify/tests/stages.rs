@@ -90,6 +90,29 @@ done
     );
 }
 
+/// Failing tests too many to name on a command line (`sh -c` takes at most 128 KiB) make the
+/// whole stage run again, as without a `rerun` command.
+#[tokio::test]
+async fn too_many_failing_tests_for_a_command_line_rerun_the_whole_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3000 failing tests with 40-character names: about 126 KB of names.
+    let script = "#!/bin/sh\necho run >> runs\necho 1..3000\ni=1; while [ $i -le 3000 ]; do printf 'not ok %d - test_with_a_rather_long_descriptive_name_%05d\\n' $i $i; i=$((i+1)); done\n";
+    std::fs::write(dir.path().join("t.sh"), script).unwrap();
+    let toml = "[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh\"\nrerun = \"echo {failing_tests} > args; sh t.sh\"\nparser = \"tap\"\n";
+    let results = runner(toml).run(&context(dir.path(), &[]), Cancel::never(), &|_| {}).await;
+    assert_eq!(results[0].tests.len(), 3000);
+    assert_eq!(std::fs::read_to_string(dir.path().join("runs")).unwrap().lines().count(), 2, "ran twice");
+    assert!(!dir.path().join("args").exists(), "the `rerun` command did not run");
+    assert!(
+        results[0]
+            .notes
+            .iter()
+            .any(|n| n.starts_with("3000 failing tests are too many to name on a command line")),
+        "{:?}",
+        results[0].notes
+    );
+}
+
 #[tokio::test]
 async fn placeholders_are_shell_quoted_and_an_empty_related_list_skips() {
     let dir = tempfile::tempdir().unwrap();
