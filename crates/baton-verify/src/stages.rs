@@ -173,9 +173,12 @@ impl BaseResultsSender {
 
 const CHANGED: &str = "{changed_files}";
 const RELATED: &str = "{related_tests}";
-/// The longest `{failing_tests}` list a `rerun` command gets, in bytes; beyond it the whole stage
-/// runs again.
-const MAX_FAILING_LIST: usize = 64 * 1024;
+/// The longest `{failing_tests}` list a `rerun` command gets, in bytes: the program it names
+/// gets them as arguments, which Linux caps at 2 MiB with the environment. Beyond it the whole
+/// stage runs again.
+const MAX_FAILING_LIST: usize = 1024 * 1024;
+/// The longest `BATON_CHANGED_FILES` a stage gets; Linux caps one environment string at 128 KiB.
+const MAX_ENV_LIST: usize = 64 * 1024;
 
 impl StageRunner {
     pub fn new(verify: &VerifyConfig, run: &RunConfig) -> Result<StageRunner, String> {
@@ -323,7 +326,6 @@ impl StageRunner {
                 .rerun
                 .as_ref()
                 .map(|_| result.tests.iter().filter(|t| !t.status.is_ok()).map(|t| t.name.clone()).collect());
-            // The command goes to `sh -c` as one argument, which Linux caps at 128 KiB.
             if let Some(tests) = &failing
                 && shell_words::join(tests).len() > MAX_FAILING_LIST
             {
@@ -478,14 +480,29 @@ impl StageRunner {
             // this run's.
             let _ = std::fs::remove_file(p);
         }
-        let mut spec = Spec::shell(&script, &ctx.workspace)
-            .log(&log, self.log_limit)
-            .timeouts(Some(timeout), None)
-            .grace(self.grace)
-            .env("BATON_SUBJECT", ctx.subject.to_string())
-            .env("BATON_WORKSPACE", &ctx.workspace)
-            .env("BATON_STAGE", &stage.name)
-            .env("BATON_CHANGED_FILES", ctx.changed_files.join("\n"));
+        // The command runs from a file beside its log: `sh -c` takes one argument of at most
+        // 128 KiB, which the placeholders of a large change can outgrow; and the file shows what
+        // ran, placeholders filled in.
+        let script_file = log.with_extension("sh");
+        let written = log
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&script_file, &script));
+        let mut spec = match written {
+            Ok(()) => Spec::new("sh", &ctx.workspace).arg(&script_file),
+            Err(_) => Spec::shell(&script, &ctx.workspace),
+        }
+        .log(&log, self.log_limit)
+        .timeouts(Some(timeout), None)
+        .grace(self.grace)
+        .env("BATON_SUBJECT", ctx.subject.to_string())
+        .env("BATON_WORKSPACE", &ctx.workspace)
+        .env("BATON_STAGE", &stage.name);
+        // An environment string has the same limit: past it, {changed_files} alone names them.
+        let changed = ctx.changed_files.join("\n");
+        if changed.len() <= MAX_ENV_LIST {
+            spec = spec.env("BATON_CHANGED_FILES", changed);
+        }
         for (k, v) in &stage.env {
             spec = spec.env(k, v);
         }

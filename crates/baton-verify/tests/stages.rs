@@ -90,27 +90,45 @@ done
     );
 }
 
-/// Failing tests too many to name on a command line (`sh -c` takes at most 128 KiB) make the
+/// Failing tests too many to name on a command line (Linux takes 2 MiB of arguments) make the
 /// whole stage run again, as without a `rerun` command.
 #[tokio::test]
 async fn too_many_failing_tests_for_a_command_line_rerun_the_whole_stage() {
     let dir = tempfile::tempdir().unwrap();
-    // 3000 failing tests with 40-character names: about 126 KB of names.
-    let script = "#!/bin/sh\necho run >> runs\necho 1..3000\ni=1; while [ $i -le 3000 ]; do printf 'not ok %d - test_with_a_rather_long_descriptive_name_%05d\\n' $i $i; i=$((i+1)); done\n";
+    // 25000 failing tests with 50-character names: over 1.2 MB of names.
+    let script = "#!/bin/sh\necho run >> runs\necho 1..25000\ni=1; while [ $i -le 25000 ]; do printf 'not ok %d - test_with_a_rather_long_descriptive_name_%05d\\n' $i $i; i=$((i+1)); done\n";
     std::fs::write(dir.path().join("t.sh"), script).unwrap();
     let toml = "[[verify.stage]]\nname = \"test\"\nrun = \"sh t.sh\"\nrerun = \"echo {failing_tests} > args; sh t.sh\"\nparser = \"tap\"\n";
     let results = runner(toml).run(&context(dir.path(), &[]), Cancel::never(), &|_| {}).await;
-    assert_eq!(results[0].tests.len(), 3000);
+    assert_eq!(results[0].tests.len(), 25000);
     assert_eq!(std::fs::read_to_string(dir.path().join("runs")).unwrap().lines().count(), 2, "ran twice");
     assert!(!dir.path().join("args").exists(), "the `rerun` command did not run");
     assert!(
         results[0]
             .notes
             .iter()
-            .any(|n| n.starts_with("3000 failing tests are too many to name on a command line")),
+            .any(|n| n.starts_with("25000 failing tests are too many to name on a command line")),
         "{:?}",
         results[0].notes
     );
+}
+
+/// A large change (thousands of files) fills `{changed_files}` past what `sh -c` takes in one
+/// argument, and `BATON_CHANGED_FILES` past what one environment string holds: the stage still
+/// runs, from a script file beside its log, without that variable.
+#[tokio::test]
+async fn a_change_of_thousands_of_files_still_runs_its_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = context(dir.path(), &[]);
+    ctx.changed_files =
+        (0..6000).map(|i| format!("vendored/some_library_with_a_long_name/module/file_{i:05}.py")).collect();
+    let toml = "[[verify.stage]]\nname = \"count\"\nkind = \"custom\"\nrun = \"printf '%s\\\\n' {changed_files} | wc -l > count; echo \\\"${BATON_CHANGED_FILES-unset}\\\" > env\"\n";
+    let results = runner(toml).run(&ctx, Cancel::never(), &|_| {}).await;
+    assert!(results[0].status.is_passed(), "{:?}", results[0]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("count")).unwrap().trim(), "6000");
+    assert_eq!(std::fs::read_to_string(dir.path().join("env")).unwrap().trim(), "unset");
+    let script = std::fs::read_to_string(dir.path().join("artifacts/base/verify-count.sh")).unwrap();
+    assert!(script.contains("file_05999.py"), "the script file shows what ran");
 }
 
 #[tokio::test]
