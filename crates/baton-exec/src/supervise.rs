@@ -31,6 +31,10 @@ pub struct Spec {
     pub stdin: StdinSource,
     /// Where stdout and stderr go, interleaved as they arrive. `None` discards them.
     pub log: Option<PathBuf>,
+    /// Give the child one pipe for stdout and stderr, so the log keeps the order in which it
+    /// wrote to them (with two pipes, a line on one may be read before an earlier one on the
+    /// other). Their lines then all count as stdout.
+    pub merge_output: bool,
     /// Bytes of output kept in the log: the first half and the last half of this many; what
     /// lies between is counted and dropped.
     pub log_limit: u64,
@@ -58,6 +62,7 @@ impl Spec {
             env_clear: false,
             stdin: StdinSource::Null,
             log: None,
+            merge_output: false,
             log_limit: 16 << 20,
             wall_timeout: None,
             silence_timeout: None,
@@ -88,6 +93,12 @@ impl Spec {
     pub fn log(mut self, path: impl Into<PathBuf>, limit: u64) -> Spec {
         self.log = Some(path.into());
         self.log_limit = limit;
+        self
+    }
+
+    /// See [`Spec::merge_output`].
+    pub fn merge_output(mut self) -> Spec {
+        self.merge_output = true;
         self
     }
 
@@ -164,6 +175,8 @@ struct Running {
     child: Child,
     guard: GroupGuard,
     log: LogSink,
+    /// The read end of the one pipe for stdout and stderr, with [`Spec::merge_output`].
+    merged: Option<tokio::net::unix::pipe::Receiver>,
 }
 
 /// Kills the group on drop unless disarmed: the last line of defence against orphans when a
@@ -195,15 +208,21 @@ fn start(spec: &Spec) -> Result<Running, String> {
         format!("cannot create log file {}: {e}", spec.log.as_deref().unwrap_or(Path::new("?")).display())
     })?;
     let mut cmd = tokio::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(match spec.stdin {
-            StdinSource::Null => Stdio::null(),
-            StdinSource::Bytes(_) => Stdio::piped(),
-        });
+    let mut merged = None;
+    if spec.merge_output {
+        let (reader, writer) = io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+        let receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
+            .map_err(|e| format!("cannot read from a pipe: {e}"))?;
+        let second = writer.try_clone().map_err(|e| format!("cannot create a pipe: {e}"))?;
+        cmd.stdout(writer).stderr(second);
+        merged = Some(receiver);
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    cmd.args(&spec.args).current_dir(&spec.cwd).process_group(0).stdin(match spec.stdin {
+        StdinSource::Null => Stdio::null(),
+        StdinSource::Bytes(_) => Stdio::piped(),
+    });
     if spec.env_clear {
         cmd.env_clear();
     }
@@ -216,6 +235,9 @@ fn start(spec: &Spec) -> Result<Running, String> {
     }
     let mut known = known_children();
     let mut child = cmd.spawn().map_err(|e| describe_spawn_error(&spec.program, e))?;
+    // The pipe's write ends are the child's now: the reader sees its end when the child's are
+    // closed.
+    drop(cmd);
     let pid = child.id().ok_or_else(|| "process exited before it could be tracked".to_owned())?;
     known.insert(pid);
     drop(known);
@@ -226,7 +248,7 @@ fn start(spec: &Spec) -> Result<Running, String> {
             let _ = stdin.write_all(&bytes).await;
         });
     }
-    Ok(Running { child, guard: GroupGuard { pgid: pid, armed: true }, log })
+    Ok(Running { child, guard: GroupGuard { pgid: pid, armed: true }, log, merged })
 }
 
 fn describe_spawn_error(program: &std::ffi::OsStr, e: io::Error) -> String {
@@ -277,6 +299,7 @@ impl Process {
         let readers = [
             run.child.stdout.take().map(|r| tokio::spawn(read_into(r, Stream::Stdout, tx.clone()))),
             run.child.stderr.take().map(|r| tokio::spawn(read_into(r, Stream::Stderr, tx.clone()))),
+            run.merged.take().map(|r| tokio::spawn(read_into(r, Stream::Stdout, tx.clone()))),
         ];
         drop(tx);
         let mut line_buf = LineSplitter::new(lines);

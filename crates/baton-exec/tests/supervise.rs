@@ -249,3 +249,18 @@ async fn the_log_fills_while_the_process_runs() {
     assert_eq!(f.end, End::Exited { code: 0 });
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\ndone\n");
 }
+
+/// With one pipe for stdout and stderr, the log keeps the order the process wrote in: a
+/// parser that reads headers from stderr and results from stdout (cargo test) relies on it.
+#[tokio::test]
+async fn merged_output_keeps_the_order_of_stdout_and_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    let script = "i=0; while [ $i -lt 300 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done";
+    let f = baton_exec::spawn(sh(dir.path(), script).log(&log, 1 << 20).merge_output())
+        .wait(Cancel::never(), None)
+        .await;
+    assert_eq!(f.end, End::Exited { code: 0 });
+    let expected: String = (0..300).map(|i| format!("out {i}\nerr {i}\n")).collect();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
+}

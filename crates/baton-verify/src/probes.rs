@@ -448,6 +448,8 @@ impl ProbeRunner {
             };
             let spec = Spec::shell(&script, workspace)
                 .log(&log, 1 << 20)
+                // what a statement writes to stderr stays with that statement's output
+                .merge_output()
                 .timeouts(Some(self.timeout), None)
                 .grace(self.grace)
                 .env("BATON_SUBJECT", subject.to_string())

@@ -493,6 +493,8 @@ impl StageRunner {
             Err(_) => Spec::shell(&script, &ctx.workspace),
         }
         .log(&log, self.log_limit)
+        // parsers read headers on stderr (cargo's `Running ...`) with results on stdout
+        .merge_output()
         .timeouts(Some(timeout), None)
         .grace(self.grace)
         .env("BATON_SUBJECT", ctx.subject.to_string())
