@@ -226,6 +226,9 @@ pub(crate) fn stage_summary(r: &StageResult) -> String {
             r.tests.len(),
             plural(r.tests.len(), "test", "tests")
         ));
+        if !r.flaky.is_empty() {
+            s.push_str(&format!(", {} flaky", r.flaky.len()));
+        }
     }
     if !matches!(r.status, StageStatus::Skipped { .. }) {
         s.push_str(&format!(" ({})", duration(Duration::from_millis(r.duration_ms))));

@@ -569,6 +569,11 @@ fn a_rust_crate_s_detected_stages_keep_binaries_apart_and_rerun_only_failures() 
         rerun.lines().filter(|l| l.starts_with("test ") && l.contains(" ... ")).collect();
     ran.sort();
     assert_eq!(ran, ["test same ... FAILED", "test tests::flip ... ok"], "{rerun}");
+    let shown = text(&env.baton(&["show"]));
+    assert!(
+        shown.contains("3 tests, 1 passing, 2 failing, 1 flaky"),
+        "the baseline names its flaky test: {shown}"
+    );
 }
 
 #[test]
