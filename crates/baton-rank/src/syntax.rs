@@ -69,7 +69,7 @@ pub fn canonical_source(path: &str, text: &str) -> Option<String> {
         return None;
     }
     let mut out = String::new();
-    Walk { lang, src: text.as_bytes(), out: &mut out }.node(root);
+    Walk { lang, src: text.as_bytes(), out: &mut out }.tree(root);
     Some(out)
 }
 
@@ -80,46 +80,68 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn node(&mut self, node: Node<'_>) {
-        let kind = node.kind();
-        match kind {
-            "comment" | "line_comment" | "block_comment" | "html_comment" => return,
+    /// Visits the tree in order without recursion: a generated file's long chain of `+` nests
+    /// as deep as it is long.
+    fn tree(&mut self, root: Node<'_>) {
+        let mut cursor = root.walk();
+        // For each node the cursor is inside: whether it ends with a `;` of its own, and
+        // whether its children are statements separated by `;` or line breaks.
+        let mut open: Vec<(bool, bool)> = Vec::new();
+        loop {
+            let node = cursor.node();
+            let inside = open.last().copied().unwrap_or((false, false));
+            if self.enter(node, inside) && cursor.goto_first_child() {
+                open.push(self.frame(node.kind()));
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    return;
+                }
+                if open.pop().is_some_and(|(terminated, _)| terminated) {
+                    self.push(";");
+                }
+            }
+        }
+    }
+
+    /// How the children of a node of this kind are read: `x = 1` and `x = 1;` are one
+    /// statement, so in JavaScript's family and Go every statement ends with one `;`, whether
+    /// written or inserted by the language at a line break; and Go's statement lists drop
+    /// their separators.
+    fn frame(&self, kind: &str) -> (bool, bool) {
+        let terminated =
+            self.lang.optional_semicolons() && (kind.ends_with("statement") || kind.ends_with("declaration"));
+        let separates = self.lang == Lang::Go && matches!(kind, "source_file" | "block" | "statement_list");
+        (terminated, separates)
+    }
+
+    /// Writes what a node reads as when it has no children to visit; whether to visit them.
+    fn enter(&mut self, node: Node<'_>, (terminated, separates): (bool, bool)) -> bool {
+        match node.kind() {
+            "comment" | "line_comment" | "block_comment" | "html_comment" => return false,
             // a string alone as a statement: a docstring, or text nothing reads
             "expression_statement"
                 if self.lang == Lang::Python
                     && node.named_child_count() == 1
                     && is_string(node.named_child(0)) =>
             {
-                return;
+                return false;
             }
             // (TypeScript's type `string` is an unnamed token of that kind)
             "string" | "interpreted_string_literal" | "string_literal" if node.is_named() => {
-                return self.string(node);
+                self.string(node);
+                return false;
             }
-            "," if next_closes(node) => return,
+            "," if next_closes(node) => return false,
+            ";" | "\n" if (terminated && node.next_sibling().is_none()) || separates => return false,
             _ => {}
         }
         if node.child_count() == 0 {
-            let text = node.utf8_text(self.src).unwrap_or("");
-            self.push(text);
-            return;
+            self.push(node.utf8_text(self.src).unwrap_or(""));
+            return false;
         }
-        // `x = 1` and `x = 1;` are one statement: every statement ends with one `;`, whether
-        // written or inserted by the language (at a line break)
-        let terminated =
-            self.lang.optional_semicolons() && (kind.ends_with("statement") || kind.ends_with("declaration"));
-        let separates = self.lang == Lang::Go && matches!(kind, "source_file" | "block" | "statement_list");
-        let mut cursor = node.walk();
-        for child in node.children(&mut cursor) {
-            let end = matches!(child.kind(), ";" | "\n");
-            if end && ((terminated && child.next_sibling().is_none()) || separates) {
-                continue;
-            }
-            self.node(child);
-        }
-        if terminated {
-            self.push(";");
-        }
+        true
     }
 
     /// A string literal as one token, `prefix"content"`: the quotes chosen (single, double,
@@ -266,6 +288,20 @@ mod tests {
                 "package main\n\nfunc add(a, b int) int { return a + b }\n",
             ],
         );
+    }
+
+    #[test]
+    fn a_deeply_nested_expression_does_not_exhaust_the_stack() {
+        let terms = vec!["'x'"; 100_000].join(" + ");
+        let canon = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || canonical_source("gen.py", &format!("s = {terms}\n")))
+            .unwrap()
+            .join()
+            .expect("no stack overflow")
+            .unwrap();
+        assert!(canon.starts_with("s = \"x\" + \"x\""), "{}", &canon[..40]);
+        assert_eq!(canon.matches('+').count(), 99_999);
     }
 
     #[test]
