@@ -205,7 +205,10 @@ fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
             if script {
                 continue;
             }
-            if shows_behaviour(b) {
+            // A name the candidate's code lacks, an import it broke (NameError, ImportError,
+            // SyntaxError, ...) is a mistake of its own, never the behaviour a task asks for:
+            // it counts against the candidate (a new error), not as a change of behaviour.
+            if shows_behaviour(b) && !environment_error(c) {
                 m.changes_a_working_example = true;
             }
             if new_error {

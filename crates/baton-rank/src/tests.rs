@@ -258,7 +258,20 @@ fn examples_decide_between_otherwise_equal_candidates_and_unchanged_examples_mea
     );
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
 
-    let board = rank(&run(), &ctx, &[], &[same]);
+    let board = rank(&run(), &ctx, &[], &[same.clone()]);
+    assert_eq!(
+        board.decision,
+        Decision::NoWinner {
+            reason: "no eligible candidate changes what the task's examples do on the base".into()
+        }
+    );
+    // A candidate whose code now lacks a name it uses has broken the example, not changed the
+    // behaviour: it does not put the others out, and no candidate changes the examples.
+    let mut undefined = cand(4, 1, vec![]);
+    undefined.probes = vec![probe(&["[1, 2]", "NameError: name 'simplify' is not defined"])];
+    let board = rank(&run(), &ctx, &[], &[same.clone(), undefined]);
+    assert!(board.candidates.iter().all(|c| c.gates.iter().all(|g| g.passed)), "{:#?}", board.candidates);
+    assert_eq!(board.candidates.iter().find(|c| c.id.as_str() == "c4").unwrap().probe_new_errors, 1);
     assert_eq!(
         board.decision,
         Decision::NoWinner {
