@@ -93,6 +93,20 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
             shown: vec![None; n],
         });
     }
+    // An example the text repeats (a quote of the report, a pasted twice) is one example: run
+    // twice, it would count twice.
+    let mut seen: Vec<ProbeKind> = Vec::new();
+    probes.retain(|p| {
+        let new = !seen.contains(&p.kind);
+        seen.push(p.kind.clone());
+        new
+    });
+    // numbered again, in order, without the gaps
+    for (i, p) in probes.iter_mut().enumerate() {
+        if let Some((_, kind)) = p.name.split_once(" (") {
+            p.name = format!("example {} ({kind}", i + 1);
+        }
+    }
     probes
 }
 
@@ -878,6 +892,15 @@ mod tests {
         );
         assert_eq!(probes[1].kind, ProbeKind::Session { statements: vec!["f(3)".into()] });
         assert_eq!(probes[1].shown, [Some("9".into())]);
+    }
+
+    #[test]
+    fn an_example_the_text_repeats_is_one_probe() {
+        let block = "```\n>>> f(1)\n2\n```\n";
+        let task = format!("Bug\n{block}\nAgain:\n{block}\nAnd a script:\n```python\nprint(f(1))\n```\n");
+        let probes = extract_probes(&task);
+        let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["example 1 (>>> session)", "example 2 (script)"]);
     }
 
     #[test]
