@@ -58,7 +58,7 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
     for (i, block) in blocks.iter().enumerate() {
         outside = outside.replacen(&block.raw, "", 1);
         if has_session(&block.body) {
-            if let Some(p) = session(&block.body, probes.len() + 1) {
+            if let Some(p) = session(&block.body) {
                 probes.push(p);
             }
             continue;
@@ -72,14 +72,14 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
             .filter(|next| !looks_like_python(next) && next.start_line <= block.end_line + 3)
             .map(|next| normalize(&next.body, None));
         probes.push(Probe {
-            name: format!("example {} (script)", probes.len() + 1),
+            name: "script".into(),
             kind: ProbeKind::Script { source: block.body.clone() },
             shown: vec![shown],
         });
     }
     // Sessions written outside fences.
     if has_session(&outside)
-        && let Some(p) = session(&outside, probes.len() + 1)
+        && let Some(p) = session(&outside)
     {
         probes.push(p);
     }
@@ -88,26 +88,21 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
     if !calls.is_empty() {
         let n = calls.len();
         probes.push(Probe {
-            name: format!("example {} (inline code)", probes.len() + 1),
+            name: "inline code".into(),
             kind: ProbeKind::Session { statements: calls },
             shown: vec![None; n],
         });
     }
-    // An example the text repeats (a quote of the report, a pasted twice) is one example: run
-    // twice, it would count twice.
-    let mut seen: Vec<ProbeKind> = Vec::new();
-    probes.retain(|p| {
-        let new = !seen.contains(&p.kind);
-        seen.push(p.kind.clone());
-        new
-    });
-    // numbered again, in order, without the gaps
-    for (i, p) in probes.iter_mut().enumerate() {
-        if let Some((_, kind)) = p.name.split_once(" (") {
-            p.name = format!("example {} ({kind}", i + 1);
+    // An example the text repeats (a quote of the report, a session pasted twice) is one
+    // example: run twice, it would count twice. Each is named by its place once they are known.
+    let mut unique: Vec<Probe> = Vec::new();
+    for mut p in probes {
+        if !unique.iter().any(|u| u.kind == p.kind) {
+            p.name = format!("example {} ({})", unique.len() + 1, p.name);
+            unique.push(p);
         }
     }
-    probes
+    unique
 }
 
 /// Code spans in prose that call something, `Name(...)` or `a.b(...).c`: what an issue's
@@ -288,7 +283,7 @@ fn has_session(text: &str) -> bool {
 
 /// An interactive session: statements with their continuation lines, and the output lines after
 /// each. IPython's magics (`%timeit`, `!ls`) and help (`f?`) are not Python and are left out.
-fn session(text: &str, n: usize) -> Option<Probe> {
+fn session(text: &str) -> Option<Probe> {
     let mut statements: Vec<String> = Vec::new();
     let mut shown: Vec<Option<String>> = Vec::new();
     let mut output: Vec<&str> = Vec::new();
@@ -302,14 +297,7 @@ fn session(text: &str, n: usize) -> Option<Probe> {
             return;
         }
         if let Some(last) = shown.last_mut() {
-            // IPython's traceback (`TypeError    Traceback (most recent call last)`, frames
-            // with arrows) comes down to its last line, the exception, as Python's does.
-            let text = match output.iter().any(|l| l.contains("Traceback (most recent call last)")) {
-                true => {
-                    output.iter().rev().find(|l| !l.trim().is_empty()).map_or("", |l| l.trim()).to_owned()
-                }
-                false => output.join("\n"),
-            };
+            let text = output.join("\n");
             *last = (!text.trim().is_empty()).then(|| normalize(&text, None));
         }
         output.clear();
@@ -358,11 +346,7 @@ fn session(text: &str, n: usize) -> Option<Probe> {
         return None;
     }
     let style = if ipython { "IPython" } else { ">>>" };
-    Some(Probe {
-        name: format!("example {n} ({style} session)"),
-        kind: ProbeKind::Session { statements },
-        shown,
-    })
+    Some(Probe { name: format!("{style} session"), kind: ProbeKind::Session { statements }, shown })
 }
 
 /// Output as it compares: workspace paths and object addresses masked, whitespace at line ends
@@ -378,6 +362,17 @@ pub fn normalize(text: &str, workspace: Option<&Path>) -> String {
     let mut out: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
+        // IPython's: a rule of dashes, `TypeError    Traceback (most recent call last)`, frames
+        // with arrows and source lines, and at the end the exception, which alone is kept.
+        if lines[i].contains("Traceback (most recent call last)") && !lines[i].starts_with("Traceback") {
+            if out.last().is_some_and(|l| !l.is_empty() && l.chars().all(|c| c == '-')) {
+                out.pop();
+            }
+            if let Some(last) = lines[i + 1..].iter().rposition(|l| !l.is_empty()) {
+                out.push(lines[i + 1 + last]);
+            }
+            break;
+        }
         if lines[i].starts_with("Traceback (most recent call last)") {
             // Skip the frames; keep the exception line(s) after them.
             i += 1;
@@ -886,7 +881,7 @@ mod tests {
                 None,
                 None,
                 Some("4".into()),
-                Some("ZeroDivisionError: division by zero".into()),
+                Some("4\nZeroDivisionError: division by zero".into()),
                 Some("[4,\n 4]".into())
             ]
         );
