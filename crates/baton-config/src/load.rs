@@ -1,12 +1,12 @@
 use std::path::{Path, PathBuf};
 
+use baton_core::StageKind;
 use regex::Regex;
 use toml::{Table, Value};
 
 use crate::DEFAULTS;
 use crate::error::{ConfigError, Location, line_col};
 use crate::schema::{AgentKind, Config, FAILING_TESTS, ParserKind};
-use baton_core::StageKind;
 
 /// Where configuration may come from, as the front end found it.
 #[derive(Debug, Clone, Default)]

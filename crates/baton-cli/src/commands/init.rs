@@ -67,7 +67,7 @@ pub(crate) fn template(read: impl Fn(&str) -> Option<String>) -> String {
 # [verify]
 # protected = ["tests/**", "**/test_*.py", ".github/**", "baton.toml"]
 
-# Verification stages run on the base commit and on every candidate, through `sh -c`, in order.
+# Verification stages run on the base commit and on every candidate, through `sh`, in order.
 # kind: setup | build | test | lint | custom. parser: exit-code | junit | libtest | pytest |
 # unittest | tap | go-json | regex. Placeholders: {changed_files} {related_tests}. A test
 # stage's `rerun` runs its failing tests again ({failing_tests}) to tell flaky ones apart.
