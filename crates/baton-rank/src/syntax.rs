@@ -84,22 +84,29 @@ impl Walk<'_> {
     /// as deep as it is long.
     fn tree(&mut self, root: Node<'_>) {
         let mut cursor = root.walk();
-        // For each node the cursor is inside: whether it ends with a `;` of its own, and
-        // whether its children are statements separated by `;` or line breaks.
-        let mut open: Vec<(bool, bool)> = Vec::new();
+        // For each node the cursor is inside: whether it ends with a `;` of its own, whether
+        // its children are statements separated by `;` or line breaks, and whether it is a
+        // block that only its indentation delimits.
+        let mut open: Vec<(bool, bool, bool)> = Vec::new();
         loop {
             let node = cursor.node();
-            let inside = open.last().copied().unwrap_or((false, false));
-            if self.enter(node, inside) && cursor.goto_first_child() {
-                open.push(self.frame(node.kind()));
+            let (terminated, separates, _) = open.last().copied().unwrap_or((false, false, false));
+            if self.enter(node, (terminated, separates)) && cursor.goto_first_child() {
+                let frame = self.frame(node.kind());
+                if frame.2 {
+                    self.push("{");
+                }
+                open.push(frame);
                 continue;
             }
             while !cursor.goto_next_sibling() {
                 if !cursor.goto_parent() {
                     return;
                 }
-                if open.pop().is_some_and(|(terminated, _)| terminated) {
-                    self.push(";");
+                match open.pop() {
+                    Some((_, _, true)) => self.push("}"),
+                    Some((true, _, _)) => self.push(";"),
+                    _ => {}
                 }
             }
         }
@@ -109,11 +116,14 @@ impl Walk<'_> {
     /// statement, so in JavaScript's family and Go every statement ends with one `;`, whether
     /// written or inserted by the language at a line break; and Go's statement lists drop
     /// their separators.
-    fn frame(&self, kind: &str) -> (bool, bool) {
+    /// Python's blocks are written as `{ }`: indentation is the only thing that says whether a
+    /// statement is inside an `if` or after it, and the tokens alone would not.
+    fn frame(&self, kind: &str) -> (bool, bool, bool) {
         let terminated =
             self.lang.optional_semicolons() && (kind.ends_with("statement") || kind.ends_with("declaration"));
         let separates = self.lang == Lang::Go && matches!(kind, "source_file" | "block" | "statement_list");
-        (terminated, separates)
+        let indented = self.lang == Lang::Python && kind == "block";
+        (terminated, separates, indented)
     }
 
     /// Writes what a node reads as when it has no children to visit; whether to visit them.
@@ -200,7 +210,7 @@ mod tests {
     fn python_layout_comments_docstrings_quotes_and_trailing_commas_do_not_matter() {
         let a = "def f(a, b):\n    \"\"\"Add them.\"\"\"\n    return g(a,\n             b, 'x')  # why\n";
         let b = "def f(a, b):\n    # adds\n    return g(a, b, \"x\",)\n";
-        assert_eq!(canonical_source("m.py", b).unwrap(), "def f ( a , b ) : return g ( a , b , \"x\" )");
+        assert_eq!(canonical_source("m.py", b).unwrap(), "def f ( a , b ) : { return g ( a , b , \"x\" ) }");
         check(
             "m.py",
             &[a, b, "def f(a, b):\n    return g(a, b, '''x''')\n"],
@@ -211,6 +221,16 @@ mod tests {
                 "def f(a, b):\n    return g(a, b, x)\n",
                 "def f(a, b):\n    return g(b, a, 'x')\n",
             ],
+        );
+    }
+
+    #[test]
+    fn python_indentation_is_structure() {
+        // The same tokens, but `b()` runs only when `x` holds in the second.
+        check(
+            "m.py",
+            &["if x:\n    a()\nb()\n", "if x:\n  a()\n\nb()  # after\n"],
+            &["if x:\n    a()\n    b()\n"],
         );
     }
 
