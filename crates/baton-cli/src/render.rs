@@ -157,14 +157,25 @@ pub(crate) fn text(v: &RunView) -> String {
                     d.confidence.as_str(),
                     d.evidence.replace('_', " "),
                     match d.confidence {
-                        Confidence::Medium => "how the code behaves, not tests that tell right from wrong",
-                        _ =>
-                            "nothing that ran told the best candidates apart; read the change before merging",
+                        Confidence::Medium => {
+                            "the task's examples, or what the others break, set it apart; no test that fails on the base did"
+                        }
+                        _ => "only its size or its own tests set it apart; read the change before merging",
                     }
                 ));
             }
         }
-        Some(Decision::NoWinner { reason }) => out.push_str(&format!("no winner: {reason}\n")),
+        Some(Decision::NoWinner { reason }) => {
+            out.push_str(&format!("no winner: {reason}\n"));
+            if let Some(board) = r.scoreboard.as_ref().filter(|b| !b.shortlist.is_empty()) {
+                let ids: Vec<String> = board.shortlist.iter().map(ToString::to_string).collect();
+                out.push_str(&format!("shortlist: {}\n", ids.join(", ")));
+                for s in &board.separations {
+                    out.push_str(&format!("  {} or {}: {}\n", s.a, s.b, s.note));
+                }
+                out.push_str("`baton merge --candidate ID` lands the one you choose\n");
+            }
+        }
         None => out.push_str(&match r.status {
             RunStatus::Running => "not ranked yet: the run is still going\n".to_owned(),
             RunStatus::Cancelled => {
@@ -175,6 +186,28 @@ pub(crate) fn text(v: &RunView) -> String {
             }
             RunStatus::Finished => "not ranked\n".to_owned(),
         }),
+    }
+    if let Some(board) = &r.scoreboard {
+        for p in &board.setup_problems {
+            out.push_str(&format!("setup: {p}\n"));
+        }
+        for p in &board.pinned {
+            out.push_str(&format!(
+                "pinned: {} broken the same way by {} of {} different changes, from {} {}: likely pinned to the behaviour the task asks to change, so {} for nothing: {}\n",
+                plural_count(p.tests.len(), "test", "tests"),
+                p.broken_by.len(),
+                p.of,
+                p.agents,
+                plural(p.agents, "agent", "agents"),
+                plural(p.tests.len(), "it counts", "they count"),
+                list(&p.tests, 5)
+            ));
+            let by: Vec<String> = p.broken_by.iter().map(ToString::to_string).collect();
+            out.push_str(&format!("  broken by {}\n", by.join(", ")));
+            for e in &p.expectation_edits {
+                out.push_str(&format!("  changed what it expects: {e}\n"));
+            }
+        }
     }
     if let Some(board) = r.scoreboard.as_ref().filter(|b| !b.matrix.is_empty()) {
         out.push_str("\ntests the candidates wrote, run on the base and on every candidate:\n");
@@ -232,6 +265,19 @@ pub(crate) fn text(v: &RunView) -> String {
     out
 }
 
+fn plural_count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", plural(n, one, many))
+}
+
+/// The first `max` items, then how many more.
+fn list(items: &[String], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
+    match items.len().saturating_sub(max) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 fn short_outcome(o: &baton_core::AgentOutcome) -> String {
     match o {
         baton_core::AgentOutcome::Completed => "completed".into(),
@@ -273,6 +319,18 @@ fn base_summary(stages: &[(Subject, StageResult)]) -> Option<String> {
     )
 }
 
+/// What a candidate's score holds beyond its place: every piece of evidence (see
+/// `CandidateScore`), as it is stored.
+fn evidence_json(s: &CandidateScore) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        for key in ["id", "agent", "strategy", "rank", "eligible", "gates", "explanation", "files_changed"] {
+            map.remove(key);
+        }
+    }
+    v
+}
+
 /// The scoreboard as one JSON object, for scripts and CI.
 pub(crate) fn json(v: &RunView) -> Value {
     let r = &v.run;
@@ -300,31 +358,7 @@ pub(crate) fn json(v: &RunView) -> Value {
                     "insertions": c.insertions,
                     "deletions": c.deletions,
                     "verified_as": c.verified_as,
-                    "evidence": s.map(|s| json!({
-                        "fixed": s.fixed,
-                        "broken": s.broken,
-                        "new_passing": s.new_passing,
-                        "new_failing": s.new_failing,
-                        "regressed_stages": s.regressed_stages,
-                        "agrees_with": s.agrees_with,
-                        "shared_edits": s.shared_edits,
-                        "same_results_as": s.same_results_as,
-                        "probe_matches": s.probe_matches,
-                        "probe_changed": s.probe_changed,
-                        "probe_new_errors": s.probe_new_errors,
-                        "probe_fixed": s.probe_fixed,
-                        "same_behaviour_as": s.same_behaviour_as,
-                        "matrix_fixed_others": s.matrix_fixed_others,
-                        "matrix_fixed_own": s.matrix_fixed_own,
-                        "matrix_broken": s.matrix_broken,
-                        "new_findings": s.new_findings,
-                        "lines_changed": s.lines_changed,
-                        "tokens_changed": s.tokens_changed,
-                        "complexity_added": s.complexity_added,
-                        "complexity_removed": s.complexity_removed,
-                        "protected_edits": s.protected_edits,
-                        "tamper": s.tamper,
-                    })),
+                    "evidence": s.map(evidence_json),
                     "explanation": s.map(|s| s.explanation.clone()).unwrap_or_default(),
                 });
                 row["left_out_tests"] = json!(v.left_out(c));
@@ -344,6 +378,10 @@ pub(crate) fn json(v: &RunView) -> Value {
         "winner": r.winner,
         "decision": r.scoreboard.as_ref().map(|b| serde_json::to_value(&b.decision).unwrap_or(Value::Null)),
         "decided_by": r.scoreboard.as_ref().and_then(|b| b.decided_by.as_ref()),
+        "shortlist": r.scoreboard.as_ref().map(|b| &b.shortlist),
+        "separations": r.scoreboard.as_ref().map(|b| &b.separations),
+        "pinned": r.scoreboard.as_ref().map(|b| &b.pinned),
+        "setup_problems": r.scoreboard.as_ref().map(|b| &b.setup_problems),
         "verifications": v.verifications(),
         "matrix": r.scoreboard.as_ref().map(|b| serde_json::to_value(&b.matrix).unwrap_or(Value::Null)),
         "merged_commit": r.merged_commit,

@@ -176,6 +176,15 @@ pub struct StageResult {
     /// results from them are not compared with this subject's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
+    /// Whether the stage's parser reports test by test (so that no result at all means the
+    /// tests did not run).
+    #[serde(default)]
+    pub expects_tests: bool,
+    /// Paths into the user's repository (outside its git directory) that the output names: a
+    /// sign that the stage reads the user's tree instead of the workspace (an editable install,
+    /// an absolute path). At most a few, as examples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_paths: Vec<String>,
 }
 
 /// One run of a stage on a group of related test files (see [`StageResult::parts`]).
@@ -209,7 +218,7 @@ pub enum TestChange {
     NewPassing,
     /// Absent from the base's results; fails on the candidate.
     NewFailing,
-    /// Present on the base, absent from the candidate's results.
+    /// Passed on the base, absent from the candidate's results.
     Missing,
     /// Failed or passed at random when run again: counts for nothing.
     Flaky,
@@ -220,6 +229,9 @@ impl TestChange {
     pub fn classify(base: Option<TestStatus>, cand: Option<TestStatus>) -> Option<TestChange> {
         Some(match (base, cand) {
             (None, None) => return None,
+            // A test that failed on the base and is no longer reported (a module-level error
+            // that became the module's tests) lost nothing.
+            (Some(b), None) if !b.is_ok() => return None,
             (Some(_), None) => TestChange::Missing,
             (None, Some(c)) if c.is_ok() => TestChange::NewPassing,
             (None, Some(_)) => TestChange::NewFailing,
@@ -260,6 +272,7 @@ mod tests {
         assert_eq!(TestChange::classify(None, Some(XFail)), Some(TestChange::NewPassing));
         assert_eq!(TestChange::classify(None, Some(XPass)), Some(TestChange::NewFailing));
         assert_eq!(TestChange::classify(Some(Pass), None), Some(TestChange::Missing));
+        assert_eq!(TestChange::classify(Some(Error), None), None);
         assert_eq!(TestChange::classify(None, None), None);
     }
 }
@@ -308,5 +321,25 @@ pub struct StageComparison {
 impl StageComparison {
     pub fn with_change(&self, change: TestChange) -> impl Iterator<Item = &str> {
         self.tests.iter().filter(move |t| t.change == change).map(|t| t.name.as_str())
+    }
+}
+
+/// An edit to a protected test that changes what it expects and keeps the check: the old and
+/// the new assertion differ only in their literal values. The candidate says, in effect, that
+/// the test pins the behaviour the task asks to change: evidence for that, not tampering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectationEdit {
+    pub file: String,
+    /// The test function the assertion is in.
+    pub test: String,
+    /// The line in the candidate's file.
+    pub line: usize,
+    pub before: String,
+    pub after: String,
+}
+
+impl fmt::Display for ExpectationEdit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: `{}` became `{}`", self.file, self.line, self.before, self.after)
     }
 }

@@ -15,14 +15,15 @@ mod task;
 
 pub use event::{AgentActivity, Phase, PlannedCandidate, RunEvent, RunStatus, Subject};
 pub use evidence::{
-    Metric, ProbeOutcome, StageComparison, StageKind, StageResult, StageStatus, TestCase, TestChange,
-    TestDelta, TestPart, TestStatus,
+    ExpectationEdit, Metric, ProbeOutcome, StageComparison, StageKind, StageResult, StageStatus, TestCase,
+    TestChange, TestDelta, TestPart, TestStatus,
 };
 pub use exit::ExitCode;
 pub use ids::{CandidateId, IdError, RunId};
 pub use outcome::{AgentOutcome, TimeoutKind};
 pub use scoreboard::{
-    CandidateScore, Confidence, DecidedBy, Decision, Gate, GateName, MatrixCell, MatrixRow, Scoreboard,
+    CandidateScore, Confidence, DecidedBy, Decision, Gate, GateName, MatrixCell, MatrixRow, PinnedTests,
+    Scoreboard, Separation,
 };
 pub use task::Task;
 

@@ -2,23 +2,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CandidateId, RunId};
 
-/// The requirements a candidate must meet before its evidence is weighed.
+/// The requirements a candidate must meet before its evidence is weighed. Each one stands for
+/// something that certainly disqualifies: what failed a gate can never be the change to merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateName {
     /// The agent finished its work (no crash, timeout or cancellation).
     AgentFinished,
-    /// The candidate changed something.
+    /// The candidate changed something that remains after normalising (not only whitespace,
+    /// comments or layout; not only protected files; more than a script at the top where
+    /// others change the project).
     NonEmpty,
     /// The candidate's change applies to the base.
     Applies,
     /// Setup and build stages passed.
     Builds,
-    /// No tests broke that the best candidate keeps passing.
+    /// No longer checked (test results are evidence, not a gate); kept so that runs stored
+    /// before can still be read.
     NoNewFailures,
     /// No tampering with tests or the evaluator was detected.
     NoTamper,
-    /// Where some candidate changes what the task's examples do on the base, this one does too.
+    /// No longer checked (what the examples do is evidence, not a gate); kept so that runs
+    /// stored before can still be read.
     ChangesExamples,
 }
 
@@ -100,6 +105,23 @@ pub struct CandidateScore {
     /// Lint, type-check or security findings the base does not have.
     #[serde(default)]
     pub new_findings: Vec<String>,
+    /// What ran and speaks for it: each a fact from running code that shows it does what the
+    /// task asks (a test it fixes, an output the task shows, another candidate's test it
+    /// passes, a crash gone).
+    #[serde(default)]
+    pub positive: Vec<String>,
+    /// What ran and speaks against it: tests it breaks (other than pinned ones), new errors,
+    /// stages worse than on the base, new findings.
+    #[serde(default)]
+    pub negative: Vec<String>,
+    /// Of the tests it breaks, those that several independent changes break the same way:
+    /// likely pinned to the behaviour the task asks to change, so they count for nothing.
+    #[serde(default)]
+    pub pinned: Vec<String>,
+    /// Edits to protected tests that change an expected value and keep the check: evidence
+    /// that the test pins the old behaviour, not a tamper flag.
+    #[serde(default)]
+    pub expectation_edits: Vec<String>,
     pub files_changed: usize,
     pub lines_changed: usize,
     /// Tokens the change removes or adds outside protected files (see
@@ -150,12 +172,57 @@ pub struct Scoreboard {
     /// With a winner: the evidence that put it above the next candidate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<DecidedBy>,
+    /// Without a winner: the different changes that nothing that ran separates from the best,
+    /// best first, one candidate for each (empty when no candidate passed the gates or the
+    /// setup verifies nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shortlist: Vec<CandidateId>,
+    /// For each pair on the shortlist, what tells them apart or what would.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub separations: Vec<Separation>,
+    /// Tests that several independent changes break the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<PinnedTests>,
+    /// Why the verification cannot be evidence (a test runner that is missing, tests that never
+    /// ran anywhere, tests that read the user's repository instead of the workspace). Any entry
+    /// means no winner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup_problems: Vec<String>,
 }
 
-/// What separated a winner from the candidate below it, and how much that is worth.
+/// Two candidates of a shortlist and what tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Separation {
+    pub a: CandidateId,
+    pub b: CandidateId,
+    /// What each has that the other lacks, or, where nothing that ran separates them, what
+    /// would.
+    pub note: String,
+}
+
+/// Tests that independent changes break the same way: evidence about the tests (they likely
+/// assert the behaviour the task asks to change), not a verdict on the candidates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedTests {
+    pub tests: Vec<String>,
+    /// One candidate for each different change that breaks them.
+    pub broken_by: Vec<CandidateId>,
+    /// How many different eligible changes ran them.
+    pub of: usize,
+    /// How many different agents the breaking changes come from.
+    pub agents: usize,
+    /// Candidates that edited such a test's expected value (shown as `cand: file:line: edit`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectation_edits: Vec<String>,
+}
+
+/// What separated a winner from the closest different change, and how much that is worth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecidedBy {
-    /// The ranking key, e.g. `gates`, `broken`, `fixed`, `example_changed`, `size`.
+    /// The kind of evidence: `tests` (tests that fail on the base, from the repository, the
+    /// hidden tests or another candidate), `examples` (outputs the task shows, crashes gone),
+    /// `failures` (what the others break or raise), `size` (among changes with the same
+    /// evidence), `gates` (the only change left).
     pub evidence: String,
     pub confidence: Confidence,
 }
@@ -164,12 +231,15 @@ pub struct DecidedBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
-    /// Running code separated them: gates, tests fixed or broken, the task's shown outputs,
-    /// other candidates' tests, review stages.
+    /// It passes tests that fail on the base, written by someone other than its agent (the
+    /// repository, hidden tests, another candidate), that every different change fails; and
+    /// nothing that ran speaks against it.
     High,
-    /// Behaviour, not correctness: its own tests, a changed example, agreement with others.
+    /// Running code separated it from every different change, but not by such tests: the
+    /// outputs the task shows, a crash gone, or what the others break.
     Medium,
-    /// Only the size of the change, textual agreement or the order of the plan.
+    /// It has the same evidence as a different change and nothing against it; the smaller
+    /// change was taken.
     Low,
 }
 

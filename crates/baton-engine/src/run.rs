@@ -116,7 +116,9 @@ pub async fn run(
     for agent in &req.agents {
         agent.preflight()?;
     }
-    let runner = StageRunner::new(&req.config.verify, &req.config.run).map_err(EngineError::Config)?;
+    let runner = StageRunner::new(&req.config.verify, &req.config.run)
+        .map_err(EngineError::Config)?
+        .watching_repo(&repo.root);
     let protected = Protected::new(&req.config.verify.protected).map_err(EngineError::Config)?;
     let related = RelatedTests::new(&req.config.verify.related).map_err(EngineError::Config)?;
     let mut strategies = Vec::new();
@@ -608,42 +610,49 @@ impl RunContext {
         for (i, slot) in slots.iter().enumerate() {
             let primary = shared.get(&i).copied().unwrap_or(i);
             let own = results.get(&Subject::Candidate(slots[primary].id.clone()));
-            let (normalized, parsed, tokens_changed, complexity, protected_edits) = match evidence_trees
-                .get(&i)
-            {
-                Some((tree, protected_changed)) => {
-                    let diff = git.diff_patch(&base_tree, tree).map_err(EngineError::from_git)?;
+            let (normalized, parsed, layout_only, tokens_changed, complexity, protected_edits) =
+                match evidence_trees.get(&i) {
+                    Some((tree, protected_changed)) => {
+                        let diff = git.diff_patch(&base_tree, tree).map_err(EngineError::from_git)?;
+                        let diff = String::from_utf8_lossy(&diff);
+                        let canonical = canonical_sources(&git, &base_tree, tree, &mut base_sources)?;
+                        (
+                            baton_rank::normalize_patch(&diff),
+                            (!canonical.is_empty())
+                                .then(|| baton_rank::normalize_patch_with(&diff, &canonical)),
+                            baton_rank::is_layout_only(&diff, &canonical),
+                            baton_rank::edit_tokens(&diff),
+                            baton_rank::edit_complexity(&diff),
+                            protected_changed.clone(),
+                        )
+                    }
+                    None => (
+                        String::new(),
+                        None,
+                        false,
+                        0,
+                        (0, 0),
+                        slot.changes
+                            .iter()
+                            .filter(|c| protected.is_protected(&c.path))
+                            .map(|c| c.path.clone())
+                            .collect(),
+                    ),
+                };
+            let (tamper, expectation_edits) = match &slot.commit {
+                Some(commit) => {
+                    let diff =
+                        git.diff_patch_whole_files(&self.base, commit).map_err(EngineError::from_git)?;
                     let diff = String::from_utf8_lossy(&diff);
-                    let canonical = canonical_sources(&git, &base_tree, tree, &mut base_sources)?;
                     (
-                        baton_rank::normalize_patch(&diff),
-                        (!canonical.is_empty()).then(|| baton_rank::normalize_patch_with(&diff, &canonical)),
-                        baton_rank::edit_tokens(&diff),
-                        baton_rank::edit_complexity(&diff),
-                        protected_changed.clone(),
+                        baton_verify::tamper_flags(&diff, protected)
+                            .into_iter()
+                            .map(|f| f.to_string())
+                            .collect(),
+                        baton_verify::expectation_edits(&diff, protected),
                     )
                 }
-                None => (
-                    String::new(),
-                    None,
-                    0,
-                    (0, 0),
-                    slot.changes
-                        .iter()
-                        .filter(|c| protected.is_protected(&c.path))
-                        .map(|c| c.path.clone())
-                        .collect(),
-                ),
-            };
-            let tamper = match &slot.commit {
-                Some(commit) => {
-                    let diff = git.diff_patch(&self.base, commit).map_err(EngineError::from_git)?;
-                    baton_verify::tamper_flags(&String::from_utf8_lossy(&diff), protected)
-                        .into_iter()
-                        .map(|f| f.to_string())
-                        .collect()
-                }
-                None => Vec::new(),
+                None => (Vec::new(), Vec::new()),
             };
             evidence.push(CandidateEvidence {
                 id: slot.id.clone(),
@@ -661,7 +670,9 @@ impl RunContext {
                 complexity,
                 protected_edits,
                 scripts_added: scripts_added[i],
+                layout_only,
                 tamper,
+                expectation_edits,
                 verified: own.is_some(),
                 verified_as: own.is_some().then(|| slots[primary].id.clone()),
                 stages: own.map(|(r, _)| baton_verify::compare(&base_results, r)).unwrap_or_default(),
@@ -673,14 +684,20 @@ impl RunContext {
         let probe_context = baton_rank::ProbeContext {
             names: probes.probes.iter().map(|p| p.name.clone()).collect(),
             shown: probes.probes.iter().map(|p| p.shown.clone()).collect(),
-            from_candidate: probes
-                .probes
-                .iter()
-                .map(|p| matches!(p.kind, ProbeKind::CandidateScript { .. }))
-                .collect(),
+            authors: probes.probes.iter().map(script_authors).collect(),
             base: base_probes,
         };
-        let board = baton_rank::rank(&self.run, &probe_context, &matrix, &evidence);
+        let verified: Vec<&[StageResult]> = results
+            .iter()
+            .filter(|(s, _)| !matches!(s, Subject::Base))
+            .map(|(_, (stages, _))| stages.as_slice())
+            .collect();
+        let setup_problems = if results.contains_key(&Subject::Base) {
+            baton_verify::setup_problems(&self.artifacts, &base_results, &verified)
+        } else {
+            Vec::new()
+        };
+        let board = baton_rank::rank(&self.run, &probe_context, &matrix, &evidence, &setup_problems);
         self.emitter.emit(RunEvent::Ranked { scoreboard: board.clone() });
         Ok((Some(board), verifications))
     }
@@ -1199,6 +1216,16 @@ fn is_top_level_script(change: &baton_git::FileChange, protected: &Protected) ->
     change.kind == baton_git::ChangeKind::Added
         && baton_verify::is_script_path(&change.path)
         && !protected.is_protected(&change.path)
+}
+
+/// The candidates that wrote a probe (none for the task's examples and configured probes).
+fn script_authors(probe: &Probe) -> Vec<CandidateId> {
+    match &probe.kind {
+        ProbeKind::CandidateScript { authors, .. } => {
+            authors.iter().filter_map(|a| CandidateId::new(a.clone()).ok()).collect()
+        }
+        ProbeKind::Command { .. } | ProbeKind::Script { .. } | ProbeKind::Session { .. } => Vec::new(),
+    }
 }
 
 /// Whether a path looks like a test file by its name or its directory.

@@ -440,11 +440,20 @@ impl Git {
 
     /// The unified diff between two commits or trees.
     pub fn diff_patch(&self, from: &Oid, to: &Oid) -> Result<Vec<u8>, GitError> {
-        self.output_with(
-            &["diff-tree", "-p", "--binary", "--no-renames", "--full-index", from.as_str(), to.as_str()],
-            &[],
-            None,
-        )
+        self.diff_tree_patch(from, to, None)
+    }
+
+    /// [`Git::diff_patch`] with every changed file whole as context: each line of both sides is
+    /// in it, so that a reader can tell which function a changed line belongs to.
+    pub fn diff_patch_whole_files(&self, from: &Oid, to: &Oid) -> Result<Vec<u8>, GitError> {
+        self.diff_tree_patch(from, to, Some("--unified=100000000"))
+    }
+
+    fn diff_tree_patch(&self, from: &Oid, to: &Oid, context: Option<&str>) -> Result<Vec<u8>, GitError> {
+        let mut args = vec!["diff-tree", "-p", "--binary", "--no-renames", "--full-index"];
+        args.extend(context);
+        args.extend([from.as_str(), to.as_str()]);
+        self.output_with(&args, &[], None)
     }
 
     /// Every file path in a commit's tree.

@@ -54,6 +54,63 @@ pub fn normalize_patch_with(diff: &str, canonical: &HashMap<String, Option<Strin
     out
 }
 
+/// Whether a unified diff changes nothing that can matter: in every file, either a parser read
+/// it and no token changed (`canonical` holds `None` for it, see [`normalize_patch_with`]), or
+/// the lines it removes and adds are the same once trailing whitespace (and a carriage return)
+/// is cut and blank lines are left out. Indentation stays: in some formats it is meaning. A
+/// file added or deleted whole, renamed, or changed in mode is a change.
+pub fn is_layout_only(diff: &str, canonical: &HashMap<String, Option<String>>) -> bool {
+    let mut files: Vec<(String, Vec<String>, Vec<String>, bool)> = Vec::new();
+    for line in diff.lines() {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            let path = rest.rsplit_once(" b/").map(|(_, p)| p).unwrap_or(rest);
+            files.push((path.to_owned(), Vec::new(), Vec::new(), false));
+            continue;
+        }
+        let Some((_, removed, added, structural)) = files.last_mut() else { continue };
+        if [
+            "new file mode",
+            "deleted file mode",
+            "rename from",
+            "old mode",
+            "Binary files",
+            "GIT binary patch",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+            || line == "--- /dev/null"
+            || line == "+++ /dev/null"
+        {
+            *structural = true;
+            continue;
+        }
+        if line.starts_with("+++") || line.starts_with("---") {
+            continue;
+        }
+        let (side, body) = match line.as_bytes().first() {
+            Some(b'+') => (&mut *added, &line[1..]),
+            Some(b'-') => (&mut *removed, &line[1..]),
+            _ => continue,
+        };
+        let body = body.trim_end();
+        if !body.is_empty() {
+            side.push(body.to_owned());
+        }
+    }
+    !files.is_empty()
+        && files.into_iter().all(|(path, mut removed, mut added, structural)| {
+            if structural {
+                return false;
+            }
+            if let Some(reading) = canonical.get(&path) {
+                return reading.is_none();
+            }
+            removed.sort();
+            added.sort();
+            removed == added
+        })
+}
+
 /// The size of a unified diff's edit in tokens (identifiers, numbers, single punctuation
 /// marks): per file, the tokens of the removed lines and those of the added lines, less the ones
 /// both sides share. Renaming one variable in a line counts 2, however long the line; comments,
@@ -142,6 +199,28 @@ fn is_comment(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_only_changes_are_told_from_changes_that_can_matter() {
+        let none = HashMap::new();
+        let trailing = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1,2 +1,3 @@\n-x = 1 \n+x = 1\r\n+\n y\n";
+        assert!(is_layout_only(trailing, &none));
+        let indent = "diff --git a/a.yml b/a.yml\n--- a/a.yml\n+++ b/a.yml\n@@ -1 +1 @@\n-  x: 1\n+x: 1\n";
+        assert!(!is_layout_only(indent, &none), "indentation can be meaning");
+        let edit = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-x = 1\n+x = 2\n";
+        assert!(!is_layout_only(edit, &none));
+        let empty_new =
+            "diff --git a/pkg/py.typed b/pkg/py.typed\nnew file mode 100644\nindex 0000000..e69de29\n";
+        assert!(!is_layout_only(empty_new, &none), "a new empty file is a change");
+        // A parsed file whose tokens did not change, beside one that did.
+        let py =
+            "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1 +1 @@\n-x = 1  # one\n+x = 1  # uno\n";
+        let read = HashMap::from([("m.py".to_owned(), None)]);
+        assert!(is_layout_only(py, &read));
+        let changed = HashMap::from([("m.py".to_owned(), Some("x = 2".to_owned()))]);
+        assert!(!is_layout_only(py, &changed));
+        assert!(!is_layout_only("", &none), "no diff is not a layout change");
+    }
 
     #[test]
     fn whitespace_comments_and_hunk_headers_do_not_matter() {

@@ -1,38 +1,71 @@
-//! Ranking: from the evidence about each candidate to an ordered, explained scoreboard.
+//! Ranking: from the evidence about each candidate to an ordered, explained scoreboard and a
+//! decision, a winner or "not sure".
 //!
 //! Pure and deterministic: the same evidence always gives the same ranks and the same words.
+//! Every rule below has a reason that holds for any repository; none is tuned to a benchmark.
 //!
-//! 1. **Gates.** A candidate is eligible when its agent finished, it changed something other
-//!    than protected files, its change was collected, its setup and build stages pass, nothing
-//!    in its diff weakens the tests or the runner (tamper flags), where some candidate changes
-//!    what the task's examples do it does too, and it breaks no more of the base's passing tests
-//!    than the best candidate still in.
-//! 2. **Evidence**, in order, each deciding only when the ones before tie: fewer broken tests;
-//!    more tests fixed (failing on the base, passing here); the tests other candidates wrote (the
-//!    matrix); the task's examples (probes); fewer stages that got worse than on the base; fewer
-//!    new findings and failing new tests; more examples and candidates' reproduction scripts that
-//!    fail on the base and run to their end here (the reported crash gone, not replaced by another
-//!    exception); more candidates with the same behaviour and test results; a smaller change (in
-//!    lines, then in tokens); last, more candidates that made the same change, which is weak
-//!    evidence where agents share a model and repeat its mistakes, then more of its edited lines
-//!    found in other candidates' different changes.
-//! 3. **Decision.** The first eligible candidate wins, unless it breaks tests that pass on the
-//!    base and no different change breaks them alike (then none is fit to merge), or it ties
-//!    with a different change. With none eligible there is no winner, and the scoreboard says
-//!    which gate stopped each one. A winner carries what decided it and how much that is worth.
+//! # The evidence model
+//!
+//! 1. **Gates: only what certainly disqualifies.** The agent did not finish; its change was
+//!    not collected; it changed nothing once normalised (only whitespace, comments or layout;
+//!    only protected files; only a script at the top while other candidates change the
+//!    project); a setup or build stage that passes on the base fails; a tamper flag. A
+//!    candidate out on a gate can never be the change to merge, and it is no voice for others.
+//!    Test results are never a gate: a correct fix must break a test that pins the old
+//!    behaviour.
+//!
+//! 2. **Facts from running code, relative to the base** ([`facts`]). For a candidate: a test
+//!    that fails on the base passes (the repository's tests, hidden tests; a test stage without
+//!    per-test results counts as one test); tests another candidate wrote that fail on the base
+//!    pass; an example's output now matches what the task shows; an example or a candidate's
+//!    script that crashes on the base runs to its end; a review stage that fails on the base
+//!    passes. Against it: a test that passes on the base fails or no longer runs; its own new
+//!    test fails; tests candidates wrote that pass on the base fail; an example now raises; a
+//!    stage judged by its status got worse; a new lint or security finding. Tests that most
+//!    different changes, from at least two agents, break the same way are likely pinned to
+//!    the behaviour the task asks to change ([`pinned`]): they count for nothing, and the
+//!    scoreboard says so.
+//!
+//!    Each fact for a candidate has a grade: *test* (a test someone other than its agent
+//!    wrote, failing on the base), *example* (what the task shows or reports, a review stage)
+//!    or *own* (its agent's own tests and scripts check it against its own reading of the task).
+//!
+//! 3. **Not facts.** The size of a change, how many candidates made the same change or got the
+//!    same results, whether an example's output changed (without matching what the task
+//!    shows): on unseen work none of these tells a right change from a wrong one better than
+//!    chance, and agents that share a model repeat each other's mistakes. They order the
+//!    shortlist and are shown; they never make a winner, except that among changes with the
+//!    same facts for them and none against, the smaller is taken (with low confidence).
+//!
+//! 4. **Decision.** One candidate *covers* another when every fact for the other holds as much
+//!    for it and nothing counts more against it; it *dominates* when it covers and is not
+//!    covered. A winner is a change that dominates every other different change that passed
+//!    the gates and has at least one fact for it of grade test or example. Confidence: *high*
+//!    when a test-grade fact separates it from every different change and nothing counts
+//!    against it; *medium* when examples, or what the others break, separate it; *low* when
+//!    only its own tests or, among equals, its size did. Otherwise there is no winner (exit
+//!    4): the scoreboard carries the shortlist of different changes that nothing separates
+//!    from the best, and for each pair what tells them apart or what would. A verification
+//!    that cannot be evidence (a missing runner, tests that run nowhere, tests that read the
+//!    user's checkout) names no winner either.
 
 mod agreement;
+mod facts;
+mod pinned;
 mod syntax;
 
-use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use baton_core::{
-    AgentOutcome, CandidateId, CandidateScore, Confidence, DecidedBy, Decision, Gate, GateName, MatrixRow,
-    ProbeOutcome, RunId, Scoreboard, StageComparison, StageKind, StageStatus, Subject, TestChange, plural,
+    AgentOutcome, CandidateId, CandidateScore, Confidence, DecidedBy, Decision, ExpectationEdit, Gate,
+    GateName, MatrixRow, ProbeOutcome, RunId, Scoreboard, Separation, StageComparison, StageKind,
+    StageStatus, Subject, TestChange, plural,
 };
 
-pub use agreement::{edit_complexity, edit_tokens, normalize_patch, normalize_patch_with};
+pub use agreement::{edit_complexity, edit_tokens, is_layout_only, normalize_patch, normalize_patch_with};
 pub use syntax::{canonical_source, understands};
+
+use facts::{Fact, Facts, Grade};
 
 /// What verification and collection learned about one candidate.
 #[derive(Debug, Clone)]
@@ -56,7 +89,12 @@ pub struct CandidateEvidence {
     /// Of the files changed outside protected paths, the Python scripts it added at the
     /// repository's top: an agent's reproduction of the problem, not a change to the project.
     pub scripts_added: usize,
+    /// Its change outside protected paths is only whitespace, comments or layout
+    /// ([`is_layout_only`]).
+    pub layout_only: bool,
     pub tamper: Vec<String>,
+    /// Edits to protected tests that change an expected value and keep the check.
+    pub expectation_edits: Vec<ExpectationEdit>,
     /// Whether verification ran for it (directly or through an identical candidate).
     pub verified: bool,
     pub stages: Vec<StageComparison>,
@@ -79,16 +117,22 @@ pub struct CandidateEvidence {
 pub struct ProbeContext {
     pub names: Vec<String>,
     pub shown: Vec<Vec<Option<String>>>,
-    /// Whether each probe is a script a candidate wrote rather than one of the task's examples
-    /// (missing: an example). Scripts count where they fail on the base or on a candidate, not
-    /// for changing what the task's examples do.
-    pub from_candidate: Vec<bool>,
+    /// For each probe, the candidates that wrote it (a script one added at the top); empty for
+    /// the task's examples and the configured probes. A script counts where it fails on the
+    /// base or on a candidate, not for changing what the task's examples do.
+    pub authors: Vec<Vec<CandidateId>>,
     pub base: Vec<ProbeOutcome>,
 }
 
-/// Derived numbers for one candidate.
+impl ProbeContext {
+    fn is_script(&self, p: usize) -> bool {
+        self.authors.get(p).is_some_and(|a| !a.is_empty())
+    }
+}
+
+/// What a candidate shows beyond its facts: for the scoreboard, never for the decision.
 #[derive(Debug, Clone, Default)]
-struct Metrics {
+struct Shown {
     broken: Vec<String>,
     fixed: Vec<String>,
     new_passing: usize,
@@ -103,14 +147,13 @@ struct Metrics {
     probe_changed: usize,
     probe_new_errors: usize,
     probe_fixed: usize,
-    probe_notes: Vec<String>,
+    /// Outputs that differ from the base's without a fact behind them.
+    behaviour_notes: Vec<String>,
     behaviour_signature: String,
     same_behaviour_as: Vec<CandidateId>,
     matrix_fixed_others: usize,
     matrix_fixed_own: usize,
     matrix_broken: usize,
-    /// Some example that runs on the base behaves differently here.
-    changes_a_working_example: bool,
     new_findings: Vec<String>,
 }
 
@@ -134,9 +177,61 @@ fn environment_error(output: &str) -> bool {
         .any(|p| last.starts_with(p))
 }
 
-/// What the tests other candidates wrote say about `e`. A test counts as its own when one of
-/// its authors has the same code (the same verified tree).
-fn matrix_metrics(m: &mut Metrics, e: &CandidateEvidence, all: &[CandidateEvidence], rows: &[MatrixRow]) {
+/// Whether a probe output is an exception report (`KeyError: 'x'`, `Error: ...`).
+fn is_error(output: &str) -> bool {
+    let last = output.lines().last().unwrap_or("");
+    let head = last.split(':').next().unwrap_or("");
+    !head.is_empty()
+        && !head.contains(' ')
+        && (head.ends_with("Error")
+            || head.ends_with("Exception")
+            || head.ends_with("Interrupt")
+            || head == "Error")
+}
+
+/// The last line of an output, cut to 100 characters.
+fn last_line(s: &str) -> String {
+    s.lines().last().unwrap_or("").chars().take(100).collect()
+}
+
+/// What the probes show of a candidate beyond its facts: how many outputs changed, and how.
+fn probe_display(m: &mut Shown, e: &CandidateEvidence, ctx: &ProbeContext) {
+    for (p, cand) in e.probes.iter().enumerate() {
+        let (Some(base), Some(name)) = (ctx.base.get(p), ctx.names.get(p)) else { continue };
+        if cand.timed_out || base.timed_out {
+            m.behaviour_signature.push_str("<timed out>\u{1f}");
+            continue;
+        }
+        m.behaviour_signature.push_str(&format!("{}\u{1f}", cand.statements.join("\u{1e}")));
+        for (s, c) in cand.statements.iter().enumerate() {
+            let b = base.statements.get(s).map(String::as_str).unwrap_or("");
+            if c == b {
+                continue;
+            }
+            let fixed = is_error(b) && !environment_error(b) && !is_error(c);
+            let new_error = is_error(c) && !is_error(b);
+            m.probe_fixed += usize::from(fixed);
+            m.probe_new_errors += usize::from(new_error);
+            if ctx.is_script(p) || new_error {
+                continue;
+            }
+            let shown = ctx.shown.get(p).and_then(|v| v.get(s)).and_then(Option::as_ref);
+            m.probe_changed += 1;
+            if shown.is_some_and(|e| e == c) {
+                m.probe_matches += 1;
+            } else if !fixed && shows_behaviour(b) {
+                let label = if cand.statements.len() > 1 {
+                    format!("{name}, statement {}", s + 1)
+                } else {
+                    name.clone()
+                };
+                m.behaviour_notes.push(format!("{label}: output differs from the base's"));
+            }
+        }
+    }
+}
+
+fn matrix_display(m: &mut Shown, e: &CandidateEvidence, all: &[CandidateEvidence], rows: &[MatrixRow]) {
     let Some(subject) = &e.verified_as else { return };
     for row in rows {
         let Some(cell) = row.cells.iter().find(|c| c.subject == Subject::Candidate(subject.clone())) else {
@@ -155,87 +250,8 @@ fn matrix_metrics(m: &mut Metrics, e: &CandidateEvidence, all: &[CandidateEviden
     }
 }
 
-/// Whether a probe output is an exception report (`KeyError: 'x'`, `Error: ...`).
-fn is_error(output: &str) -> bool {
-    let last = output.lines().last().unwrap_or("");
-    let head = last.split(':').next().unwrap_or("");
-    !head.is_empty()
-        && !head.contains(' ')
-        && (head.ends_with("Error")
-            || head.ends_with("Exception")
-            || head.ends_with("Interrupt")
-            || head == "Error")
-}
-
-fn probe_metrics(m: &mut Metrics, e: &CandidateEvidence, ctx: &ProbeContext) {
-    for (p, cand) in e.probes.iter().enumerate() {
-        let (Some(base), Some(name)) = (ctx.base.get(p), ctx.names.get(p)) else { continue };
-        let script = ctx.from_candidate.get(p).copied().unwrap_or(false);
-        // A probe stopped at its time limit, here or on the base, says how fast this machine
-        // was as much as how the code behaves: it counts for nothing, and its cut output does
-        // not enter the behaviour this candidate shares with others.
-        if cand.timed_out || base.timed_out {
-            m.behaviour_signature.push_str("<timed out>\u{1f}");
-            continue;
-        }
-        m.behaviour_signature.push_str(&format!("{}\u{1f}", cand.statements.join("\u{1e}")));
-        for (s, c) in cand.statements.iter().enumerate() {
-            let b = base.statements.get(s).map(String::as_str).unwrap_or("");
-            if c == b {
-                continue;
-            }
-            let label =
-                if cand.statements.len() > 1 { format!("{name}, statement {}", s + 1) } else { name.clone() };
-            // Issues report crashes: what fails on the base for a reason of its own (not a
-            // missing import) and runs to its end here is the crash gone. Another exception in
-            // its place is not.
-            let fixed = is_error(b) && !environment_error(b) && !is_error(c);
-            let new_error = is_error(c) && !is_error(b);
-            if fixed {
-                m.probe_fixed += 1;
-                m.probe_notes
-                    .push(format!("{label}: runs to its end; fails on the base with {}", last_line(b)));
-            }
-            if new_error {
-                m.probe_new_errors += 1;
-                m.probe_notes.push(format!("{label}: now fails with {}", last_line(c)));
-            }
-            // A candidate's script is not one of the task's examples: only a crash gone or a new
-            // one counts.
-            if script {
-                continue;
-            }
-            // A name the candidate's code lacks, an import it broke (NameError, ImportError,
-            // SyntaxError, ...) is a mistake of its own, never the behaviour a task asks for:
-            // it counts against the candidate (a new error), not as a change of behaviour.
-            if shows_behaviour(b) && !environment_error(c) {
-                m.changes_a_working_example = true;
-            }
-            if new_error {
-                continue;
-            }
-            let shown = ctx.shown.get(p).and_then(|v| v.get(s)).and_then(Option::as_ref);
-            if shown.is_some_and(|e| e == c) {
-                m.probe_matches += 1;
-                m.probe_changed += 1;
-                m.probe_notes.push(format!("{label}: output now matches what the task shows"));
-            } else {
-                m.probe_changed += 1;
-                if !fixed {
-                    m.probe_notes.push(format!("{label}: output differs from the base's"));
-                }
-            }
-        }
-    }
-}
-
-/// The last line of an output, cut to 100 characters.
-fn last_line(s: &str) -> String {
-    s.lines().last().unwrap_or("").chars().take(100).collect()
-}
-
-fn metrics(e: &CandidateEvidence) -> Metrics {
-    let mut m = Metrics::default();
+fn shown(e: &CandidateEvidence) -> Shown {
+    let mut m = Shown::default();
     for s in &e.stages {
         for t in &s.tests {
             match t.change {
@@ -247,15 +263,16 @@ fn metrics(e: &CandidateEvidence) -> Metrics {
                 TestChange::StillFailing | TestChange::StillPassing | TestChange::Flaky => {}
             }
         }
-        let base_ok = s.base.as_ref().is_some_and(StageStatus::is_passed);
         let cand_ok = s.candidate.is_passed();
-        // A stage the candidate skipped (no related tests, or after a failed build, which the
-        // build gate judges) is no evidence either way.
         let cand_skipped = matches!(s.candidate, StageStatus::Skipped { .. });
+        // A setup or build stage that fails on the base too is the base's problem, not this
+        // candidate's.
+        let base_failed = matches!(s.base, Some(StageStatus::Failed { .. } | StageStatus::TimedOut));
         if matches!(s.kind, StageKind::Setup | StageKind::Build)
             && !cand_ok
-            && m.builds.is_none()
             && !cand_skipped
+            && !base_failed
+            && m.builds.is_none()
         {
             m.builds = Some(format!("{} stage `{}` {}", s.kind.as_str(), s.stage, s.candidate));
         }
@@ -266,9 +283,13 @@ fn metrics(e: &CandidateEvidence) -> Metrics {
             let pct = if b == 0.0 { f64::INFINITY } else { 100.0 * (c - b).abs() / b.abs() };
             m.regressed_stages.push(format!("{} ({pct:.0}% worse: {c} against {b} on the base)", s.stage));
         }
-        // Test stages with parsed results are judged test by test; others by their status.
-        let judged_by_tests = s.kind == StageKind::Test && s.parsed;
-        if !judged_by_tests && base_ok && !cand_ok && !cand_skipped {
+        let base_ok = s.base.as_ref().is_some_and(StageStatus::is_passed);
+        if !s.parsed
+            && base_ok
+            && !cand_ok
+            && !cand_skipped
+            && !matches!(s.kind, StageKind::Setup | StageKind::Build)
+        {
             m.regressed_stages.push(format!("{} ({})", s.stage, s.candidate));
         }
         m.results_signature.push_str(&format!("{}={};", s.stage, status_key(&s.candidate)));
@@ -290,25 +311,514 @@ fn status_key(s: &StageStatus) -> &'static str {
     }
 }
 
-/// Ranks the candidates of `run`. `candidates` is in planning order, which breaks final ties.
+/// Ranks the candidates of `run` and decides. `candidates` is in planning order, which breaks
+/// final ties. `setup_problems` say why the verification cannot be evidence (see
+/// `baton_verify::setup_problems`); any of them means no winner.
 pub fn rank(
     run: &RunId,
     probes: &ProbeContext,
     matrix: &[MatrixRow],
     candidates: &[CandidateEvidence],
+    setup_problems: &[String],
 ) -> Scoreboard {
-    let mut ms: Vec<Metrics> = candidates.iter().map(metrics).collect();
+    let n = candidates.len();
+    let mut ms: Vec<Shown> = candidates.iter().map(shown).collect();
     for (m, e) in ms.iter_mut().zip(candidates) {
-        probe_metrics(m, e, probes);
-        matrix_metrics(m, e, candidates, matrix);
+        probe_display(m, e, probes);
+        matrix_display(m, e, candidates, matrix);
+    }
+    agreement_display(&mut ms, candidates);
+
+    // ---- Gates.
+    let mut gates: Vec<Vec<Gate>> = candidates.iter().zip(&ms).map(|(e, m)| absolute_gates(e, m)).collect();
+    script_only_gate(&mut gates, candidates);
+    let eligible: Vec<bool> = gates.iter().map(|g| g.iter().all(|g| g.passed)).collect();
+
+    // ---- One voice per different change: of the candidates that made it, the smallest edit
+    // (copies differ only in what normalising drops: layout, comments), then the first planned.
+    let group: Vec<usize> = (0..n)
+        .map(|i| {
+            (0..i)
+                .find(|&j| eligible[j] && eligible[i] && same_change(&candidates[i], &candidates[j]))
+                .unwrap_or(i)
+        })
+        .collect();
+    let size = |i: usize| (candidates[i].lines_changed, candidates[i].tokens_changed, i);
+    let copy_of: Vec<Option<usize>> = (0..n)
+        .map(|i| {
+            let rep = (0..n).filter(|&j| group[j] == group[i]).min_by_key(|&j| size(j)).unwrap_or(i);
+            (rep != i).then_some(rep)
+        })
+        .collect();
+    let voters: Vec<usize> = (0..n).filter(|&i| eligible[i] && copy_of[i].is_none()).collect();
+
+    // ---- Facts.
+    let (pinned_set, pinned) = pinned::pinned_tests(candidates, &voters);
+    let fs: Vec<Facts> =
+        candidates.iter().map(|e| facts::facts(e, candidates, probes, matrix, &pinned_set)).collect();
+
+    // ---- Order: eligible first, then by how many different changes dominate each, then by
+    // the weight of the facts, then by size, then by plan.
+    let dominated_by: Vec<usize> =
+        (0..n).map(|i| voters.iter().filter(|&&v| v != i && fs[v].dominates(&fs[i])).count()).collect();
+    let progress = |i: usize| gates[i].iter().take_while(|g| g.passed).count();
+    let weight = |i: usize| {
+        let f = &fs[i];
+        (f.pro.iter().filter(|(k, _)| f.grades.get(*k).copied() > Some(Grade::Own)).count(), f.con.len())
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        eligible[b]
+            .cmp(&eligible[a])
+            .then(progress(b).cmp(&progress(a)))
+            .then(dominated_by[a].cmp(&dominated_by[b]))
+            .then(weight(b).0.cmp(&weight(a).0))
+            .then(weight(a).1.cmp(&weight(b).1))
+            .then(candidates[a].lines_changed.cmp(&candidates[b].lines_changed))
+            .then(candidates[a].tokens_changed.cmp(&candidates[b].tokens_changed))
+            .then(a.cmp(&b))
+    });
+    // The different changes that passed the gates, best first.
+    let reps: Vec<usize> = order.iter().copied().filter(|i| voters.contains(i)).collect();
+    let front: Vec<usize> = reps.iter().copied().filter(|&i| dominated_by[i] == 0).collect();
+
+    // ---- Decision.
+    let ctx = Words { candidates, facts: &fs, probes, matrix };
+    let outcome = decide(&ctx, &reps, &front, setup_problems, &gates);
+
+    // ---- Scores and explanations.
+    let mut scores = Vec::with_capacity(n);
+    for (pos, &i) in order.iter().enumerate() {
+        let e = &candidates[i];
+        let m = &ms[i];
+        let mut explanation = Vec::new();
+        if let Some(failed) = gates[i].iter().find(|g| !g.passed) {
+            explanation.push(format!("not eligible, failed \"{}\": {}", failed.gate.as_str(), failed.detail));
+        } else if let Some(j) = copy_of[i] {
+            explanation.push(format!("the same change as {}", candidates[j].id));
+        } else if pos > 0 {
+            if let Some(&j) = reps.iter().find(|&&j| j != i && fs[j].dominates(&fs[i])) {
+                explanation.push(format!("below {}: {}", candidates[j].id, ctx.shortfalls(j, i)));
+            } else if let Some(&j) = reps.first().filter(|&&j| j != i) {
+                explanation.push(match &outcome {
+                    Outcome::Winner { by_size: true, .. } => {
+                        format!("below {}: {}", candidates[j].id, size_words(e, &candidates[j]))
+                    }
+                    _ => format!("not separated from {} by anything that ran", candidates[j].id),
+                });
+            }
+        }
+        explanation.extend(evidence_lines(&ctx, i, m));
+        scores.push(CandidateScore {
+            id: e.id.clone(),
+            agent: e.agent.clone(),
+            strategy: e.strategy.clone(),
+            rank: pos + 1,
+            eligible: eligible[i],
+            gates: gates[i].clone(),
+            broken: m.broken.clone(),
+            fixed: m.fixed.clone(),
+            new_passing: m.new_passing,
+            new_failing: m.new_failing,
+            regressed_stages: m.regressed_stages.clone(),
+            agrees_with: m.agrees_with.clone(),
+            shared_edits: m.shared_edits,
+            same_results_as: m.same_results_as.clone(),
+            probe_matches: m.probe_matches,
+            probe_changed: m.probe_changed,
+            probe_new_errors: m.probe_new_errors,
+            probe_fixed: m.probe_fixed,
+            same_behaviour_as: m.same_behaviour_as.clone(),
+            matrix_fixed_others: m.matrix_fixed_others,
+            matrix_fixed_own: m.matrix_fixed_own,
+            matrix_broken: m.matrix_broken,
+            new_findings: m.new_findings.clone(),
+            positive: fs[i].pro.iter().map(|(f, &k)| ctx.describe(f, k, i)).collect(),
+            negative: fs[i].con.iter().map(|(f, &k)| ctx.describe(f, k, i)).collect(),
+            pinned: fs[i].pinned.clone(),
+            expectation_edits: e.expectation_edits.iter().map(ToString::to_string).collect(),
+            files_changed: e.files_changed,
+            lines_changed: e.lines_changed,
+            tokens_changed: e.tokens_changed,
+            complexity_added: e.complexity.0,
+            complexity_removed: e.complexity.1,
+            protected_edits: e.protected_edits.clone(),
+            tamper: e.tamper.clone(),
+            explanation,
+        });
     }
 
-    // Agreement: among candidates whose agent finished and whose change was collected.
-    let edits: Vec<std::collections::HashSet<(&str, &str)>> =
+    let (decision, decided_by, shortlist, separations) = match outcome {
+        Outcome::Winner { winner, reason, decided_by, .. } => (
+            Decision::Winner { candidate: candidates[winner].id.clone(), reason },
+            Some(decided_by),
+            vec![],
+            vec![],
+        ),
+        Outcome::NoWinner { reason, shortlist } => {
+            let separations = ctx.separations(&shortlist);
+            let ids = shortlist.iter().map(|&i| candidates[i].id.clone()).collect();
+            (Decision::NoWinner { reason }, None, ids, separations)
+        }
+    };
+    Scoreboard {
+        run: run.clone(),
+        decision,
+        candidates: scores,
+        matrix: matrix.to_vec(),
+        decided_by,
+        shortlist,
+        separations,
+        pinned,
+        setup_problems: setup_problems.to_vec(),
+    }
+}
+
+/// What the decision came to, by candidate index.
+enum Outcome {
+    Winner { winner: usize, reason: String, decided_by: DecidedBy, by_size: bool },
+    NoWinner { reason: String, shortlist: Vec<usize> },
+}
+
+/// How many different changes a shortlist names at most: past that, a person reads a list, not
+/// a choice.
+const SHORTLIST: usize = 5;
+
+/// The decision, from the different changes that passed the gates (`reps`, best first) and
+/// those no other dominates (`front`).
+fn decide(
+    ctx: &Words<'_>,
+    reps: &[usize],
+    front: &[usize],
+    setup_problems: &[String],
+    gates: &[Vec<Gate>],
+) -> Outcome {
+    let c = ctx.candidates;
+    let fs = ctx.facts;
+    let Some(&best) = front.first() else {
+        return Outcome::NoWinner { reason: no_eligible_reason(gates), shortlist: vec![] };
+    };
+    let shortlist_of = |v: &[usize]| v.iter().copied().take(SHORTLIST).collect::<Vec<_>>();
+    if !setup_problems.is_empty() {
+        return Outcome::NoWinner {
+            reason: format!("the verification is no evidence: {}", setup_problems.join("; ")),
+            shortlist: shortlist_of(reps),
+        };
+    }
+    // Nothing for any of them: the order of the rest says nothing about doing the task.
+    if reps.iter().all(|&i| fs[i].strongest().is_none()) {
+        let same = reps.iter().all(|&i| fs[i].con.is_empty() && fs[i].pro.is_empty());
+        return Outcome::NoWinner {
+            reason: format!(
+                "nothing that ran shows that any candidate does what the task asks (no test it fixes, \
+                 no output the task shows, no other candidate's test it passes){}",
+                if same && c.iter().any(|e| e.verified) {
+                    "; every candidate's tests and examples gave the base's results"
+                } else {
+                    ""
+                }
+            ),
+            shortlist: shortlist_of(reps),
+        };
+    }
+    // Several different changes that nothing dominates.
+    if front.len() > 1 {
+        let equal = front.iter().all(|&i| fs[i].same_as(&fs[best]) && fs[i].con.is_empty());
+        let smaller = |i: usize| (c[i].lines_changed, c[i].tokens_changed);
+        let smallest = front.iter().copied().min_by_key(|&i| smaller(i)).unwrap_or(best);
+        let unique = front.iter().filter(|&&i| smaller(i) == smaller(smallest)).count() == 1;
+        if !(equal && unique && fs[best].strongest().is_some()) {
+            let reason = if equal {
+                format!(
+                    "{} and {} have the same evidence with different changes of one size; a human must choose",
+                    c[front[0]].id, c[front[1]].id
+                )
+            } else {
+                format!(
+                    "nothing that ran separates {} different changes ({}): each has evidence the others lack",
+                    front.len(),
+                    front.iter().take(SHORTLIST).map(|&i| c[i].id.to_string()).collect::<Vec<_>>().join(", ")
+                )
+            };
+            return Outcome::NoWinner { reason, shortlist: shortlist_of(front) };
+        }
+        let rival = front.iter().copied().filter(|&i| i != smallest).min_by_key(|&i| smaller(i));
+        let reason = format!(
+            "{}; ranked above {}, which {}",
+            ctx.merits(smallest),
+            rival.map(|r| c[r].id.to_string()).unwrap_or_default(),
+            rival.map(|r| size_words(&c[r], &c[smallest])).unwrap_or_default()
+        );
+        return Outcome::Winner {
+            winner: smallest,
+            reason,
+            decided_by: DecidedBy { evidence: "size".into(), confidence: Confidence::Low },
+            by_size: true,
+        };
+    }
+    // One change dominates every other.
+    if fs[best].strongest().is_none() {
+        return Outcome::NoWinner {
+            reason: format!(
+                "nothing that ran shows that {} does what the task asks; it only breaks less than the others",
+                c[best].id
+            ),
+            shortlist: shortlist_of(reps),
+        };
+    }
+    let rivals: Vec<usize> = reps.iter().copied().filter(|&i| i != best).collect();
+    // The weakest separation from any different change is what the decision is worth.
+    let (evidence, confidence) = rivals
+        .iter()
+        .map(|&r| ctx.separation(best, r))
+        .min_by_key(|(_, confidence)| confidence_rank(*confidence))
+        .unwrap_or_else(|| {
+            let confidence = if fs[best].strongest() == Some(Grade::Test) && fs[best].con.is_empty() {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            ("gates", confidence)
+        });
+    let reason = match rivals.first() {
+        Some(&next) => {
+            format!("{}; ranked above {}, which {}", ctx.merits(best), c[next].id, ctx.shortfalls(best, next))
+        }
+        None => format!("{}; the only different change that passed the gates", ctx.merits(best)),
+    };
+    Outcome::Winner {
+        winner: best,
+        reason,
+        decided_by: DecidedBy { evidence: evidence.into(), confidence },
+        by_size: false,
+    }
+}
+
+/// Lower is weaker.
+fn confidence_rank(c: Confidence) -> u8 {
+    match c {
+        Confidence::Low => 0,
+        Confidence::Medium => 1,
+        Confidence::High => 2,
+    }
+}
+
+fn size_words(larger: &CandidateEvidence, smaller: &CandidateEvidence) -> String {
+    if larger.lines_changed != smaller.lines_changed {
+        format!(
+            "makes a larger change ({} against {})",
+            plural_count(larger.lines_changed, "line", "lines"),
+            smaller.lines_changed
+        )
+    } else {
+        format!(
+            "makes a larger change within as many lines ({} against {})",
+            plural_count(larger.tokens_changed, "token", "tokens"),
+            smaller.tokens_changed
+        )
+    }
+}
+
+fn plural_count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", plural(n, one, many))
+}
+
+/// What the words of the scoreboard need.
+struct Words<'a> {
+    candidates: &'a [CandidateEvidence],
+    facts: &'a [Facts],
+    probes: &'a ProbeContext,
+    matrix: &'a [MatrixRow],
+}
+
+impl Words<'_> {
+    fn describe(&self, fact: &Fact, n: usize, i: usize) -> String {
+        facts::describe(fact, n, self.probes, self.matrix, &self.candidates[i].probes)
+    }
+
+    /// What speaks for `i`, in a few words.
+    fn merits(&self, i: usize) -> String {
+        let f = &self.facts[i];
+        let fixed = f.pro.keys().filter(|k| matches!(k, Fact::Fixed { .. })).count();
+        let mut parts = Vec::new();
+        if fixed > 0 {
+            parts.push(format!("fixes {}", plural_count(fixed, "test", "tests")));
+        }
+        let written: usize = f
+            .pro
+            .iter()
+            .filter(|(k, _)| {
+                matches!(k, Fact::PassesWritten { .. }) && f.grades.get(*k) == Some(&Grade::Test)
+            })
+            .map(|(_, n)| n)
+            .sum();
+        if written > 0 {
+            parts.push(format!("passes {} other candidates wrote", plural_count(written, "test", "tests")));
+        }
+        let shown = f.pro.keys().filter(|k| matches!(k, Fact::ShownOutput { .. })).count();
+        if shown > 0 {
+            parts.push(format!("matches {} the task shows", plural_count(shown, "output", "outputs")));
+        }
+        let crashes = f.pro.keys().filter(|k| matches!(k, Fact::CrashGone { .. })).count();
+        if crashes > 0 {
+            parts.push(format!(
+                "runs {} that crash on the base",
+                plural_count(crashes, "example", "examples")
+            ));
+        }
+        let stages = f.pro.keys().filter(|k| matches!(k, Fact::StagePasses { .. })).count();
+        if stages > 0 {
+            parts.push(format!("passes {} that fail on the base", plural_count(stages, "stage", "stages")));
+        }
+        match (f.con.is_empty(), f.pinned.len()) {
+            (true, 0) => parts.push("breaks none".into()),
+            (true, n) => parts.push(format!(
+                "breaks only {} that other, different changes break alike (likely pinned to the old behaviour)",
+                plural_count(n, "test", "tests")
+            )),
+            (false, _) => {}
+        }
+        if parts.is_empty() { "passed every gate".into() } else { parts.join(" and ") }
+    }
+
+    /// Why `low` is below `high`, which dominates it: what `low` lacks and what counts against
+    /// it that does not count against `high`.
+    fn shortfalls(&self, high: usize, low: usize) -> String {
+        let (h, l) = (&self.facts[high], &self.facts[low]);
+        let mut out = Vec::new();
+        for (fact, &k) in &h.pro {
+            let have = l.pro.get(fact).copied().unwrap_or(0);
+            if have < k {
+                out.push(self.lacks(fact, k - have));
+            }
+        }
+        for (fact, &k) in &l.con {
+            let have = h.con.get(fact).copied().unwrap_or(0);
+            if have < k {
+                out.push(self.describe(fact, k - have, low));
+            }
+        }
+        if out.is_empty() {
+            return "has equal evidence".into();
+        }
+        let more = out.len().saturating_sub(2);
+        out.truncate(2);
+        let mut text = out.join(" and ");
+        if more > 0 {
+            text.push_str(&format!(" (and {more} more)"));
+        }
+        text
+    }
+
+    /// A fact for a candidate, said of one that lacks it.
+    fn lacks(&self, fact: &Fact, n: usize) -> String {
+        match fact {
+            Fact::Fixed { stage, test } if stage == test => format!("fails stage `{stage}`"),
+            Fact::Fixed { test, .. } => format!("fails {test}"),
+            Fact::PassesWritten { .. }
+            | Fact::ShownOutput { .. }
+            | Fact::CrashGone { .. }
+            | Fact::StagePasses { .. } => {
+                format!("does not: {}", facts::describe(fact, n, self.probes, self.matrix, &[]))
+            }
+            other => facts::describe(other, n, self.probes, self.matrix, &[]),
+        }
+    }
+
+    /// What separates `winner` from `rival` (which it dominates), and what that is worth.
+    fn separation(&self, winner: usize, rival: usize) -> (&'static str, Confidence) {
+        let (w, r) = (&self.facts[winner], &self.facts[rival]);
+        let beyond = w
+            .pro
+            .iter()
+            .filter(|(f, k)| r.pro.get(*f).is_none_or(|m| m < *k))
+            .filter_map(|(f, _)| w.grades.get(f).copied())
+            .max();
+        match beyond {
+            Some(Grade::Test) if w.con.is_empty() => ("tests", Confidence::High),
+            Some(Grade::Test) => ("tests", Confidence::Medium),
+            Some(Grade::Example) => ("examples", Confidence::Medium),
+            Some(Grade::Own) => ("own tests", Confidence::Low),
+            None if r.con.iter().any(|(f, k)| w.con.get(f).is_none_or(|m| m < k)) => {
+                ("failures", Confidence::Medium)
+            }
+            None => ("size", Confidence::Low),
+        }
+    }
+
+    /// For each pair of a shortlist, what tells them apart or what would.
+    fn separations(&self, shortlist: &[usize]) -> Vec<Separation> {
+        let c = self.candidates;
+        let mut out = Vec::new();
+        for (x, &a) in shortlist.iter().enumerate() {
+            for &b in &shortlist[x + 1..] {
+                let only = |p: usize, q: usize| -> Vec<String> {
+                    let (fp, fq) = (&self.facts[p], &self.facts[q]);
+                    let mut v: Vec<String> = fp
+                        .pro
+                        .iter()
+                        .filter(|(f, k)| fq.pro.get(*f).is_none_or(|m| m < *k))
+                        .map(|(f, k)| self.describe(f, *k, p))
+                        .collect();
+                    v.extend(
+                        fq.con
+                            .iter()
+                            .filter(|(f, k)| fp.con.get(*f).is_none_or(|m| m < *k))
+                            .map(|(f, k)| format!("{} {}", c[q].id, self.describe(f, *k, q))),
+                    );
+                    v.truncate(3);
+                    v
+                };
+                let (ab, ba) = (only(a, b), only(b, a));
+                let note = if ab.is_empty() && ba.is_empty() {
+                    let files = differing_files(&c[a], &c[b]);
+                    format!(
+                        "nothing that ran tells them apart; a test of what they do differently in {} would",
+                        if files.is_empty() { "their changes".to_owned() } else { files.join(", ") }
+                    )
+                } else {
+                    let side = |id: &CandidateId, v: &[String]| {
+                        if v.is_empty() {
+                            format!("{id}: nothing the other lacks")
+                        } else {
+                            format!("{id}: {}", v.join("; "))
+                        }
+                    };
+                    format!("{} | {}", side(&c[a].id, &ab), side(&c[b].id, &ba))
+                };
+                out.push(Separation { a: c[a].id.clone(), b: c[b].id.clone(), note });
+            }
+        }
+        out
+    }
+}
+
+/// The files whose normalized change differs between two candidates.
+fn differing_files(a: &CandidateEvidence, b: &CandidateEvidence) -> Vec<String> {
+    let per_file = |n: &str| -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        let mut path = String::new();
+        for line in n.lines() {
+            if line.starts_with(['+', '-', '=']) {
+                out.entry(path.clone()).or_default().push_str(line);
+            } else {
+                path = line.to_owned();
+            }
+        }
+        out
+    };
+    let (pa, pb) = (per_file(&a.normalized_patch), per_file(&b.normalized_patch));
+    let files: BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+    files.into_iter().filter(|f| pa.get(*f) != pb.get(*f)).take(4).cloned().collect()
+}
+
+/// Agreement between candidates, for the scoreboard: the same change, the same edited lines
+/// inside different changes, the same test results, the same behaviour of the examples.
+fn agreement_display(ms: &mut [Shown], candidates: &[CandidateEvidence]) {
+    let edits: Vec<HashSet<(&str, &str)>> =
         candidates.iter().map(|e| edited_lines(&e.normalized_patch)).collect();
     for i in 0..candidates.len() {
-        // Lines this change shares with a different change: the same edit inside a larger one.
-        let mut shared: std::collections::HashSet<&(&str, &str)> = std::collections::HashSet::new();
+        let mut shared: HashSet<&(&str, &str)> = HashSet::new();
         for j in 0..candidates.len() {
             if i == j || !usable(&candidates[j]) || !usable(&candidates[i]) {
                 continue;
@@ -332,238 +842,9 @@ pub fn rank(
         }
         ms[i].shared_edits = shared.len();
     }
-
-    // Gates, in order; the relative gates need to know about the rest.
-    let mut gates: Vec<Vec<Gate>> = candidates.iter().zip(&ms).map(|(e, m)| absolute_gates(e, m)).collect();
-
-    // A candidate whose only change is a script it added at the top (its reproduction of the
-    // problem, left behind) has not changed the project; where another candidate has, it is out.
-    let changes_project = |i: usize| {
-        let e = &candidates[i];
-        e.files_changed.saturating_sub(e.protected_edits.len()) > e.scripts_added
-    };
-    if (0..candidates.len()).any(|i| usable(&candidates[i]) && changes_project(i)) {
-        for (i, g) in gates.iter_mut().enumerate() {
-            if changes_project(i) {
-                continue;
-            }
-            if let Some(gate) = g.iter_mut().find(|g| g.gate == GateName::NonEmpty && g.passed) {
-                gate.passed = false;
-                gate.detail = format!(
-                    "it only added {} at the repository's top (a reproduction, it seems), while other candidates change the project",
-                    plural(candidates[i].scripts_added, "a script", "scripts")
-                );
-            }
-        }
-    }
-
-    // The examples the task shows that run on the base. Where some candidate changes what one
-    // of them does, a candidate that leaves them all as they were has not shown that it
-    // addresses the task; the tests that candidates break are then weighed among those that do
-    // (a test that pins the behaviour the task asks to change breaks with every fix).
-    let working_examples = probes.base.iter().enumerate().any(|(p, b)| {
-        !probes.from_candidate.get(p).copied().unwrap_or(false)
-            && !b.timed_out
-            && b.statements.iter().any(|s| shows_behaviour(s))
-    });
-    let changers = (0..candidates.len())
-        .filter(|&i| gates[i].iter().all(|g| g.passed) && ms[i].changes_a_working_example)
-        .count();
-    if working_examples && changers > 0 {
-        for (g, m) in gates.iter_mut().zip(&ms) {
-            if g.iter().all(|g| g.passed) {
-                let changes = m.changes_a_working_example;
-                g.push(Gate {
-                    gate: GateName::ChangesExamples,
-                    passed: changes,
-                    detail: if changes {
-                        "changes what the task's examples do on the base".into()
-                    } else {
-                        format!(
-                            "leaves what the task's examples do as it is on the base; {changers} {} change it",
-                            plural(changers, "candidate does", "candidates")
-                        )
-                    },
-                });
-            }
-        }
-    }
-    let min_broken =
-        gates.iter().zip(&ms).filter(|(g, _)| g.iter().all(|g| g.passed)).map(|(_, m)| m.broken.len()).min();
-    for (g, m) in gates.iter_mut().zip(&ms) {
-        if g.iter().all(|g| g.passed) {
-            let best = min_broken.unwrap_or(0);
-            let n = m.broken.len();
-            g.push(Gate {
-                gate: GateName::NoNewFailures,
-                passed: n <= best,
-                detail: if n == 0 {
-                    "breaks no test that passes on the base".into()
-                } else if n <= best {
-                    format!(
-                        "breaks {n} {} that {} on the base, as every candidate does",
-                        plural(n, "test", "tests"),
-                        plural(n, "passes", "pass")
-                    )
-                } else {
-                    format!(
-                        "breaks {n} {} that {} on the base; the best candidate breaks {best}",
-                        plural(n, "test", "tests"),
-                        plural(n, "passes", "pass")
-                    )
-                },
-            });
-        }
-    }
-
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    let eligible = |i: usize| gates[i].iter().all(|g| g.passed);
-    // Eligible first; among the rest, those that got further through the gates first.
-    let progress = |i: usize| gates[i].iter().take_while(|g| g.passed).count();
-    order.sort_by(|&a, &b| {
-        eligible(b)
-            .cmp(&eligible(a))
-            .then(progress(b).cmp(&progress(a)))
-            .then_with(|| compare(&candidates[a], &ms[a], &candidates[b], &ms[b]).0)
-            .then(a.cmp(&b))
-    });
-
-    let mut scores = Vec::with_capacity(order.len());
-    for (pos, &i) in order.iter().enumerate() {
-        let e = &candidates[i];
-        let m = &ms[i];
-        let mut explanation = Vec::new();
-        if let Some(failed) = gates[i].iter().find(|g| !g.passed) {
-            explanation.push(format!("not eligible, failed \"{}\": {}", failed.gate.as_str(), failed.detail));
-        } else if pos > 0 {
-            let above = order[pos - 1];
-            let (_, why, _) = compare(&candidates[above], &ms[above], e, m);
-            explanation.push(format!("below {}: {why}", candidates[above].id));
-        }
-        explanation.extend(evidence_lines(e, m));
-        scores.push(CandidateScore {
-            id: e.id.clone(),
-            agent: e.agent.clone(),
-            strategy: e.strategy.clone(),
-            rank: pos + 1,
-            eligible: eligible(i),
-            gates: gates[i].clone(),
-            broken: m.broken.clone(),
-            fixed: m.fixed.clone(),
-            new_passing: m.new_passing,
-            new_failing: m.new_failing,
-            regressed_stages: m.regressed_stages.clone(),
-            agrees_with: m.agrees_with.clone(),
-            shared_edits: m.shared_edits,
-            same_results_as: m.same_results_as.clone(),
-            probe_matches: m.probe_matches,
-            probe_changed: m.probe_changed,
-            probe_new_errors: m.probe_new_errors,
-            probe_fixed: m.probe_fixed,
-            same_behaviour_as: m.same_behaviour_as.clone(),
-            matrix_fixed_others: m.matrix_fixed_others,
-            matrix_fixed_own: m.matrix_fixed_own,
-            matrix_broken: m.matrix_broken,
-            new_findings: m.new_findings.clone(),
-            files_changed: e.files_changed,
-            lines_changed: e.lines_changed,
-            tokens_changed: e.tokens_changed,
-            complexity_added: e.complexity.0,
-            complexity_removed: e.complexity.1,
-            protected_edits: e.protected_edits.clone(),
-            tamper: e.tamper.clone(),
-            explanation,
-        });
-    }
-
-    // If none of the eligible candidates changes what any of the task's examples does, none
-    // demonstrably addressed the task.
-    let examples_unchanged = working_examples
-        && order.iter().filter(|&&i| eligible(i)).all(|&i| !ms[i].changes_a_working_example)
-        && order.first().is_some_and(|&i| eligible(i));
-    // Two different changes that no evidence at all separates (not even their size).
-    let tie = match order.as_slice() {
-        [a, b, ..] if eligible(*a) && eligible(*b) => {
-            compare(&candidates[*a], &ms[*a], &candidates[*b], &ms[*b]).0 == Ordering::Equal
-                && !ms[*a].agrees_with.contains(&candidates[*b].id)
-        }
-        _ => false,
-    };
-    // Tests the best candidate breaks that a different change, making the examples behave the
-    // same, breaks alike: independent fixes that agree on the new behaviour and on what it
-    // breaks point to tests that assert the old behaviour, not to a mistake.
-    let pinned = order.first().and_then(|&top| {
-        let mt = &ms[top];
-        if mt.broken.is_empty() || !mt.changes_a_working_example {
-            return None;
-        }
-        order[1..]
-            .iter()
-            .find(|&&i| {
-                eligible(i)
-                    && !mt.agrees_with.contains(&candidates[i].id)
-                    && ms[i].changes_a_working_example
-                    && ms[i].behaviour_signature == mt.behaviour_signature
-                    && ms[i].broken == mt.broken
-            })
-            .map(|&i| candidates[i].id.clone())
-    });
-    let decision = match scores.first() {
-        Some(top) if top.eligible && tie => Decision::NoWinner {
-            reason: format!(
-                "{} and {} tie on all the evidence with different changes; a human must choose",
-                top.id, scores[1].id
-            ),
-        },
-        Some(_) if examples_unchanged => Decision::NoWinner {
-            reason: "no eligible candidate changes what the task's examples do on the base".into(),
-        },
-        Some(top) if top.eligible && !top.broken.is_empty() && pinned.is_none() => Decision::NoWinner {
-            reason: format!(
-                "the best candidate, {}, breaks {} {} that {} on the base",
-                top.id,
-                top.broken.len(),
-                plural(top.broken.len(), "test", "tests"),
-                plural(top.broken.len(), "passes", "pass")
-            ),
-        },
-        Some(top) if top.eligible => {
-            let mut reason = winner_reason(top, scores.get(1));
-            if let Some(other) = &pinned {
-                reason.push_str(&format!(
-                    "; it breaks {} that {} on the base, as {other} does, which changes the task's examples \
-                     the same way with a different change: {} likely {} the behaviour the task asks to change",
-                    plural(top.broken.len(), "a test", "tests"),
-                    plural(top.broken.len(), "passes", "pass"),
-                    plural(top.broken.len(), "it", "they"),
-                    plural(top.broken.len(), "checks", "check"),
-                ));
-            }
-            Decision::Winner { candidate: top.id.clone(), reason }
-        }
-        Some(_) => Decision::NoWinner { reason: no_winner_reason(&scores) },
-        None => Decision::NoWinner { reason: "the run has no candidates".into() },
-    };
-    // Against the best eligible candidate with a different change: the same change twice
-    // needs no deciding.
-    let decided_by = decision.winner().map(|_| {
-        let top = order[0];
-        let rival = order[1..]
-            .iter()
-            .copied()
-            .find(|&i| eligible(i) && !ms[top].agrees_with.contains(&candidates[i].id));
-        match rival {
-            Some(b) => {
-                let (_, _, (name, confidence)) = compare(&candidates[top], &ms[top], &candidates[b], &ms[b]);
-                DecidedBy { evidence: name.to_owned(), confidence }
-            }
-            None => DecidedBy { evidence: "gates".into(), confidence: Confidence::High },
-        }
-    });
-    Scoreboard { run: run.clone(), decision, candidates: scores, matrix: matrix.to_vec(), decided_by }
 }
 
-/// The gates in the order they are checked.
+/// The gates in the order they are checked (and, for stored runs, two no longer checked).
 const GATE_ORDER: [GateName; 7] = [
     GateName::AgentFinished,
     GateName::Applies,
@@ -586,8 +867,8 @@ fn results_differ_from_base(e: &CandidateEvidence) -> bool {
 }
 
 /// The lines a normalized patch ([`normalize_patch`]) adds or removes, each with its file.
-fn edited_lines(normalized: &str) -> std::collections::HashSet<(&str, &str)> {
-    let mut out = std::collections::HashSet::new();
+fn edited_lines(normalized: &str) -> HashSet<(&str, &str)> {
+    let mut out = HashSet::new();
     let mut path = "";
     for line in normalized.lines() {
         if line.starts_with(['+', '-']) {
@@ -608,7 +889,7 @@ fn usable(e: &CandidateEvidence) -> bool {
     e.collected && e.outcome.as_ref().is_some_and(AgentOutcome::is_completed)
 }
 
-fn absolute_gates(e: &CandidateEvidence, m: &Metrics) -> Vec<Gate> {
+fn absolute_gates(e: &CandidateEvidence, m: &Shown) -> Vec<Gate> {
     let mut gates = Vec::new();
     let finished = e.outcome.as_ref().is_some_and(AgentOutcome::is_completed);
     gates.push(Gate {
@@ -635,18 +916,21 @@ fn absolute_gates(e: &CandidateEvidence, m: &Metrics) -> Vec<Gate> {
         return gates;
     }
     let effective = e.files_changed.saturating_sub(e.protected_edits.len());
+    let changed = effective > 0 && !e.layout_only;
     gates.push(Gate {
         gate: GateName::NonEmpty,
-        passed: effective > 0,
-        detail: if effective > 0 {
+        passed: changed,
+        detail: if changed {
             format!("{effective} {} changed outside protected paths", plural(effective, "file", "files"))
+        } else if effective > 0 {
+            "it changed only whitespace, comments or layout".into()
         } else if e.files_changed > 0 {
             "it changed only protected files (tests, CI or baton configuration)".into()
         } else {
             "it changed nothing".into()
         },
     });
-    if effective == 0 {
+    if !changed {
         return gates;
     }
     gates.push(Gate {
@@ -672,229 +956,113 @@ fn absolute_gates(e: &CandidateEvidence, m: &Metrics) -> Vec<Gate> {
     gates
 }
 
-/// What decided between two candidates: a ranking key's name and what a decision on it is worth.
-type Key = (&'static str, Confidence);
-
-/// Two candidates with equal evidence, placed by the order of the plan.
-const PLAN_ORDER: Key = ("plan_order", Confidence::Low);
-
-/// Orders two eligible (or two ineligible) candidates; `Less` means `a` ranks higher. The
-/// string says why the lower one is lower, for its explanation; the key is the one that decided.
-fn compare(
-    a: &CandidateEvidence,
-    ma: &Metrics,
-    b: &CandidateEvidence,
-    mb: &Metrics,
-) -> (Ordering, String, Key) {
-    let n = |v: usize, one: &str, many: &str| format!("{v} {}", plural(v, one, many));
-    // Keys on a count, with the reason the lower candidate is lower: fewer is better, or more is.
-    let fewer_wins =
-        |what: &str, x: usize, y: usize| (x.cmp(&y), format!("{what} ({} against {})", x.max(y), x.min(y)));
-    let more_wins =
-        |what: &str, x: usize, y: usize| (y.cmp(&x), format!("{what} ({} against {})", x.min(y), x.max(y)));
-    let changed = |m: &Metrics| usize::from(m.probe_changed > 0);
-    use Confidence::{High, Low, Medium};
-    let keys: [(Key, (Ordering, String)); 18] = [
-        (("broken", High), fewer_wins("breaks more tests", ma.broken.len(), mb.broken.len())),
-        (("fixed", High), more_wins("fixes fewer tests", ma.fixed.len(), mb.fixed.len())),
-        (
-            ("others_tests", High),
-            more_wins(
-                "passes fewer of the tests other candidates wrote that fail on the base",
-                ma.matrix_fixed_others,
-                mb.matrix_fixed_others,
-            ),
-        ),
-        (
-            ("shown_output", High),
-            more_wins("matches fewer of the outputs the task shows", ma.probe_matches, mb.probe_matches),
-        ),
-        (
-            ("example_errors", High),
-            (
-                ma.probe_new_errors.cmp(&mb.probe_new_errors),
-                format!(
-                    "raises new errors in more of the examples and candidates' scripts ({})",
-                    ma.probe_new_errors.max(mb.probe_new_errors)
-                ),
-            ),
-        ),
-        (
-            ("matrix_broken", High),
-            (
-                ma.matrix_broken.cmp(&mb.matrix_broken),
-                format!(
-                    "fails more of the candidates' tests that pass on the base ({})",
-                    ma.matrix_broken.max(mb.matrix_broken)
-                ),
-            ),
-        ),
-        (
-            ("stages", High),
-            (
-                ma.regressed_stages.len().cmp(&mb.regressed_stages.len()),
-                format!(
-                    "has more stages that got worse than on the base ({})",
-                    n(ma.regressed_stages.len().max(mb.regressed_stages.len()), "stage", "stages")
-                ),
-            ),
-        ),
-        (
-            ("findings", High),
-            fewer_wins("adds more lint or security findings", ma.new_findings.len(), mb.new_findings.len()),
-        ),
-        (("new_failing", High), (ma.new_failing.cmp(&mb.new_failing), "has more failing new tests".into())),
-        (
-            ("example_fixed", Medium),
-            more_wins(
-                "fixes fewer of the examples and candidates' scripts that fail on the base",
-                ma.probe_fixed,
-                mb.probe_fixed,
-            ),
-        ),
-        (
-            ("own_tests", Medium),
-            (
-                mb.matrix_fixed_own.cmp(&ma.matrix_fixed_own),
-                "passes fewer of its own new tests that fail on the base".into(),
-            ),
-        ),
-        (
-            ("example_changed", Medium),
-            (
-                changed(mb).cmp(&changed(ma)),
-                "leaves the behaviour of the task's examples as it is on the base".into(),
-            ),
-        ),
-        (
-            ("same_behaviour", Medium),
-            (
-                mb.same_behaviour_as.len().cmp(&ma.same_behaviour_as.len()),
-                "has fewer other candidates whose examples behave the same".into(),
-            ),
-        ),
-        (
-            ("same_results", Medium),
-            (
-                mb.same_results_as.len().cmp(&ma.same_results_as.len()),
-                "has fewer other candidates with the same test results".into(),
-            ),
-        ),
-        (
-            ("size", Low),
-            (
-                a.lines_changed.cmp(&b.lines_changed),
-                format!(
-                    "makes a larger change ({} against {})",
-                    n(a.lines_changed.max(b.lines_changed), "line", "lines"),
-                    a.lines_changed.min(b.lines_changed)
-                ),
-            ),
-        ),
-        // Equal line counts hide edits of different size: `x` for `y` against a rewritten line.
-        (
-            ("tokens", Low),
-            (
-                a.tokens_changed.cmp(&b.tokens_changed),
-                format!(
-                    "makes a larger change within as many lines ({} against {})",
-                    n(a.tokens_changed.max(b.tokens_changed), "token", "tokens"),
-                    a.tokens_changed.min(b.tokens_changed)
-                ),
-            ),
-        ),
-        // Identical text is the weakest agreement: agents that share a model repeat each other's
-        // mistakes, so it only breaks ties.
-        (
-            ("same_change", Low),
-            (
-                mb.agrees_with.len().cmp(&ma.agrees_with.len()),
-                "has fewer other candidates that made the same change".into(),
-            ),
-        ),
-        // Weaker still: the same edit inside different changes. Only two changes of one size
-        // get this far.
-        (
-            ("shared_edits", Low),
-            more_wins(
-                "shares fewer of its edited lines with other candidates' changes",
-                ma.shared_edits,
-                mb.shared_edits,
-            ),
-        ),
-    ];
-    for (key, (ord, why)) in keys {
-        if ord != Ordering::Equal {
-            return (ord, why, key);
+/// A candidate whose only change is a script it added at the top (its reproduction of the
+/// problem, left behind) has not changed the project; where another candidate has, it is out.
+fn script_only_gate(gates: &mut [Vec<Gate>], candidates: &[CandidateEvidence]) {
+    let changes_project = |i: usize| {
+        let e = &candidates[i];
+        e.files_changed.saturating_sub(e.protected_edits.len()) > e.scripts_added
+    };
+    if !(0..candidates.len()).any(|i| usable(&candidates[i]) && changes_project(i)) {
+        return;
+    }
+    for (i, g) in gates.iter_mut().enumerate() {
+        if changes_project(i) {
+            continue;
+        }
+        if let Some(gate) = g.iter_mut().find(|g| g.gate == GateName::NonEmpty && g.passed) {
+            gate.passed = false;
+            gate.detail = format!(
+                "it only added {} at the repository's top (a reproduction, it seems), while other candidates change the project",
+                plural(candidates[i].scripts_added, "a script", "scripts")
+            );
+            // The gates after it were not reached.
+            let at = g.iter().position(|g| g.gate == GateName::NonEmpty).unwrap_or(g.len());
+            g.truncate(at + 1);
         }
     }
-    (Ordering::Equal, "has equal evidence and comes later in the plan".into(), PLAN_ORDER)
 }
 
-fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
+fn evidence_lines(ctx: &Words<'_>, i: usize, m: &Shown) -> Vec<String> {
+    let e = &ctx.candidates[i];
+    let f = &ctx.facts[i];
     let mut out = Vec::new();
     let list = |v: &[String]| {
         let shown: Vec<&str> = v.iter().take(3).map(String::as_str).collect();
         let more = v.len().saturating_sub(3);
         if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") }
     };
-    if !m.fixed.is_empty() {
+    let pro: Vec<String> = f.pro.iter().map(|(k, &n)| ctx.describe(k, n, i)).collect();
+    let con: Vec<String> = f.con.iter().map(|(k, &n)| ctx.describe(k, n, i)).collect();
+    let fixed = f.pro.keys().filter(|k| matches!(k, Fact::Fixed { .. })).count();
+    if fixed > 3 {
+        let names: Vec<String> = f
+            .pro
+            .keys()
+            .filter_map(|k| match k {
+                Fact::Fixed { test, .. } => Some(test.clone()),
+                _ => None,
+            })
+            .collect();
         out.push(format!(
-            "fixes {} {} failing on the base: {}",
-            m.fixed.len(),
-            plural(m.fixed.len(), "test", "tests"),
-            list(&m.fixed)
+            "fixes {} failing on the base: {}",
+            plural_count(fixed, "test", "tests"),
+            list(&names)
+        ));
+        out.extend(pro.iter().filter(|p| !p.starts_with("fixes ")).cloned());
+    } else {
+        out.extend(pro.iter().cloned());
+    }
+    let broken = f.con.keys().filter(|k| matches!(k, Fact::Broken { .. })).count();
+    if broken > 3 {
+        let names: Vec<String> = f
+            .con
+            .keys()
+            .filter_map(|k| match k {
+                Fact::Broken { test, .. } => Some(test.clone()),
+                _ => None,
+            })
+            .collect();
+        out.push(format!(
+            "breaks {} passing on the base: {}",
+            plural_count(broken, "test", "tests"),
+            list(&names)
+        ));
+        out.extend(con.iter().filter(|p| !p.starts_with("breaks ")).cloned());
+    } else {
+        out.extend(con.iter().cloned());
+    }
+    if !f.pinned.is_empty() {
+        out.push(format!(
+            "breaks {} that other, different changes break alike (likely pinned to the old behaviour; they count for nothing): {}",
+            plural_count(f.pinned.len(), "test", "tests"),
+            list(&f.pinned)
         ));
     }
-    if !m.broken.is_empty() {
-        out.push(format!(
-            "breaks {} {} passing on the base: {}",
-            m.broken.len(),
-            plural(m.broken.len(), "test", "tests"),
-            list(&m.broken)
-        ));
-    }
-    if !m.regressed_stages.is_empty() {
-        out.push(format!("worse than the base in: {}", m.regressed_stages.join(", ")));
-    }
-    if !m.new_findings.is_empty() {
-        let n = m.new_findings.len();
-        out.push(format!("adds {n} {}: {}", plural(n, "finding", "findings"), list(&m.new_findings)));
-    }
-    if m.matrix_fixed_others > 0 {
-        out.push(format!(
-            "passes {} {} other candidates wrote that {} on the base",
-            m.matrix_fixed_others,
-            plural(m.matrix_fixed_others, "test", "tests"),
-            plural(m.matrix_fixed_others, "fails", "fail")
-        ));
-    }
-    if m.matrix_fixed_own > 0 {
-        out.push(format!(
-            "passes {} of its own new {} that fail on the base",
-            m.matrix_fixed_own,
-            plural(m.matrix_fixed_own, "test", "tests")
-        ));
-    }
-    if m.matrix_broken > 0 {
-        out.push(format!(
-            "fails {} candidate-written {} that pass on the base",
-            m.matrix_broken,
-            plural(m.matrix_broken, "test", "tests")
-        ));
-    }
-    out.extend(m.probe_notes.iter().take(4).cloned());
-    if m.probe_notes.len() > 4 {
-        out.push(format!("and {} more probe outputs differ from the base's", m.probe_notes.len() - 4));
+    out.extend(m.behaviour_notes.iter().take(3).cloned());
+    if m.behaviour_notes.len() > 3 {
+        out.push(format!("and {} more example outputs differ from the base's", m.behaviour_notes.len() - 3));
     }
     if !m.same_behaviour_as.is_empty() {
         let ids: Vec<String> = m.same_behaviour_as.iter().map(ToString::to_string).collect();
         out.push(format!("the task's examples behave as on {}", ids.join(", ")));
     }
     if m.new_passing + m.new_failing > 0 {
-        out.push(format!("new tests: {} passing, {} failing", m.new_passing, m.new_failing));
+        out.push(format!("new tests of its own: {} passing, {} failing", m.new_passing, m.new_failing));
     }
-    if e.verified && m.fixed.is_empty() && m.broken.is_empty() && e.stages.iter().any(|s| s.parsed) {
+    if m.matrix_fixed_own > 0 {
+        out.push(format!(
+            "passes {} of its own new {} that fail on the base (its own reading of the task)",
+            m.matrix_fixed_own,
+            plural(m.matrix_fixed_own, "test", "tests")
+        ));
+    }
+    if e.verified
+        && f.pro.is_empty()
+        && f.con.is_empty()
+        && f.pinned.is_empty()
+        && e.stages.iter().any(|s| s.parsed)
+    {
         out.push("test results are the same as on the base".into());
     }
     if !e.verified && usable(e) && e.files_changed > e.protected_edits.len() {
@@ -925,6 +1093,9 @@ fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
             list(&e.protected_edits)
         ));
     }
+    for x in &e.expectation_edits {
+        out.push(format!("changes what a protected test expects: {x}"));
+    }
     for t in &e.tamper {
         out.push(format!("suspicious: {t}"));
     }
@@ -947,35 +1118,14 @@ fn evidence_lines(e: &CandidateEvidence, m: &Metrics) -> Vec<String> {
     out
 }
 
-fn winner_reason(top: &CandidateScore, next: Option<&CandidateScore>) -> String {
-    let mut parts = Vec::new();
-    if !top.fixed.is_empty() {
-        parts.push(format!("fixes {} {}", top.fixed.len(), plural(top.fixed.len(), "test", "tests")));
+fn no_eligible_reason(gates: &[Vec<Gate>]) -> String {
+    if gates.is_empty() {
+        return "the run has no candidates".into();
     }
-    if top.broken.is_empty() {
-        parts.push("breaks none".into());
-    }
-    let base = if parts.is_empty() { "passed every gate".to_owned() } else { parts.join(" and ") };
-    match next {
-        Some(n) if n.eligible => {
-            format!("{base}; ranked above {}, which {}", n.id, strip_below(&n.explanation))
-        }
-        _ => format!("{base}; the only eligible candidate"),
-    }
-}
-
-fn strip_below(explanation: &[String]) -> String {
-    explanation
-        .first()
-        .and_then(|l| l.split_once(": "))
-        .map(|(_, why)| why.to_owned())
-        .unwrap_or_else(|| "less evidence".into())
-}
-
-fn no_winner_reason(scores: &[CandidateScore]) -> String {
+    // The gate each candidate failed first.
     let mut counts: Vec<(GateName, usize)> = Vec::new();
-    for s in scores {
-        if let Some(g) = s.gates.iter().find(|g| !g.passed) {
+    for g in gates {
+        if let Some(g) = g.iter().find(|g| !g.passed) {
             match counts.iter_mut().find(|(n, _)| *n == g.gate) {
                 Some((_, c)) => *c += 1,
                 None => counts.push((g.gate, 1)),

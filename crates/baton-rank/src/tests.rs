@@ -37,7 +37,9 @@ fn cand(n: usize, lines: usize, stages: Vec<StageComparison>) -> CandidateEviden
         complexity: (0, 0),
         protected_edits: vec![],
         scripts_added: 0,
+        layout_only: false,
         tamper: vec![],
+        expectation_edits: vec![],
         verified: true,
         stages,
         normalized_patch: format!("patch {n}"),
@@ -67,8 +69,13 @@ fn the_demo_tournament_ranks_the_minimal_correct_fix_first() {
     crash.outcome = Some(AgentOutcome::Failed { reason: "killed by signal 11".into() });
     crash.verified = false;
 
-    let board =
-        rank(&run(), &ProbeContext::default(), &[], &[sprawling, breaker, test_editor, hang, crash, minimal]);
+    let board = rank(
+        &run(),
+        &ProbeContext::default(),
+        &[],
+        &[sprawling, breaker, test_editor, hang, crash, minimal],
+        &[],
+    );
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(order, ["c1", "c2", "c3", "c4", "c5", "c6"]);
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
@@ -76,7 +83,8 @@ fn the_demo_tournament_ranks_the_minimal_correct_fix_first() {
     assert!(c("c1").eligible && c("c2").eligible);
     assert_eq!(c("c2").explanation[0], "below c1: makes a larger change (80 lines against 2)");
     let failed_gate = |id: &str| c(id).gates.iter().find(|g| !g.passed).map(|g| g.gate);
-    assert_eq!(failed_gate("c3"), Some(GateName::NoNewFailures));
+    assert_eq!(failed_gate("c3"), None, "breaking a test is evidence, not a gate");
+    assert_eq!(c("c3").explanation[0], "below c1: breaks t_first_page");
     assert_eq!(failed_gate("c4"), Some(GateName::NonEmpty));
     assert_eq!(failed_gate("c5"), Some(GateName::AgentFinished));
     assert!(c("c5").explanation[0].contains("timed out (wall-clock limit)"), "{:?}", c("c5").explanation);
@@ -90,6 +98,11 @@ fn the_demo_tournament_ranks_the_minimal_correct_fix_first() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy { evidence: "size".into(), confidence: baton_core::Confidence::Low }),
+        "the same test fixed, nothing against either: the smaller is taken, with low confidence"
+    );
 }
 
 #[test]
@@ -98,7 +111,7 @@ fn no_eligible_candidate_means_no_winner_and_says_why() {
     a.outcome = Some(AgentOutcome::Cancelled);
     let mut b = cand(2, 0, vec![]);
     b.files_changed = 0;
-    let board = rank(&run(), &ProbeContext::default(), &[], &[a, b]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[a, b], &[]);
     match board.decision {
         Decision::NoWinner { reason } => {
             assert_eq!(
@@ -125,7 +138,7 @@ fn a_failed_build_fails_the_gate() {
         metric: None,
         metric_worse: false,
     }];
-    let board = rank(&run(), &ProbeContext::default(), &[], &[broken_build, cand(2, 10, vec![])]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[broken_build, cand(2, 10, vec![])], &[]);
     assert_eq!(board.candidates[0].id.as_str(), "c2");
     let gate = board.candidates[1].gates.iter().find(|g| g.gate == GateName::Builds).unwrap();
     assert!(!gate.passed);
@@ -141,23 +154,23 @@ fn test_evidence_outweighs_size_and_size_outweighs_identical_text() {
     let c = cand(3, 5, fixed());
     a.normalized_patch = "same".into();
     b.normalized_patch = "same".into();
-    let board = rank(&run(), &ProbeContext::default(), &[], &[a, b, c]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[a, b, c], &[]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(order, ["c3", "c1", "c2"], "the same text twice does not outweigh a smaller change");
     assert_eq!(board.candidates[1].agrees_with, [CandidateId::nth(2)]);
-    assert_eq!(board.candidates[2].explanation[0], "below c1: makes a larger change (31 lines against 30)");
+    assert_eq!(board.candidates[2].explanation[0], "the same change as c1");
 
     let mut a = cand(1, 30, fixed());
     let mut b = cand(2, 30, fixed());
     let d = cand(3, 5, vec![test_stage(&[("t", StillFailing)], false)]);
     a.normalized_patch = "same".into();
     b.normalized_patch = "same".into();
-    let board = rank(&run(), &ProbeContext::default(), &[], &[d, a, b]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[d, a, b], &[]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(order, ["c1", "c2", "c3"], "fixing the test outranks a smaller change");
     assert_eq!(
         board.decided_by,
-        Some(baton_core::DecidedBy { evidence: "fixed".into(), confidence: baton_core::Confidence::High }),
+        Some(baton_core::DecidedBy { evidence: "tests".into(), confidence: baton_core::Confidence::High }),
         "against c3, the first different change"
     );
     assert_eq!(
@@ -168,15 +181,26 @@ fn test_evidence_outweighs_size_and_size_outweighs_identical_text() {
 }
 
 #[test]
-fn a_best_candidate_that_breaks_tests_is_no_winner() {
+fn a_candidate_with_nothing_for_it_is_no_winner() {
     use TestChange::*;
     let only = cand(1, 2, vec![test_stage(&[("a", Broken)], false)]);
-    let board = rank(&run(), &ProbeContext::default(), &[], &[only]);
-    assert!(board.candidates[0].eligible, "as good as the best, which is itself");
-    assert_eq!(
-        board.decision,
-        Decision::NoWinner { reason: "the best candidate, c1, breaks 1 test that passes on the base".into() }
+    let board = rank(&run(), &ProbeContext::default(), &[], &[only], &[]);
+    assert!(board.candidates[0].eligible, "breaking a test is evidence, not a gate");
+    assert_eq!(board.candidates[0].negative, ["breaks a"]);
+    assert!(matches!(&board.decision, Decision::NoWinner { reason }
+        if reason.starts_with("nothing that ran shows that any candidate does what the task asks")));
+    assert_eq!(board.shortlist, [CandidateId::nth(1)]);
+    // Less broken than another is still nothing for it.
+    let none = cand(2, 2, vec![test_stage(&[], true)]);
+    let board = rank(
+        &run(),
+        &ProbeContext::default(),
+        &[],
+        &[cand(1, 2, vec![test_stage(&[("a", Broken)], false)]), none],
+        &[],
     );
+    assert_eq!(board.candidates[0].id.as_str(), "c2");
+    assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }
 
 #[test]
@@ -185,7 +209,7 @@ fn a_tampering_candidate_cannot_win() {
     let mut cheat = cand(1, 1, vec![test_stage(&[("t", Fixed)], true)]);
     cheat.tamper = vec!["tests/test_x.py:4: skips or expects failure of a test (@pytest.mark.skip)".into()];
     let honest = cand(2, 9, vec![test_stage(&[("t", Fixed)], true)]);
-    let board = rank(&run(), &ProbeContext::default(), &[], &[cheat, honest]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[cheat, honest], &[]);
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
     let gate = board.candidates[1].gates.iter().find(|g| g.gate == GateName::NoTamper).unwrap();
     assert!(!gate.passed);
@@ -197,28 +221,38 @@ fn two_different_changes_that_tie_on_everything_are_no_winner() {
     use TestChange::*;
     let a = cand(1, 4, vec![test_stage(&[("t", Fixed)], true)]);
     let b = cand(2, 4, vec![test_stage(&[("t", Fixed)], true)]);
-    let board = rank(&run(), &ProbeContext::default(), &[], &[a.clone(), b.clone()]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[a.clone(), b.clone()], &[]);
     match &board.decision {
         Decision::NoWinner { reason } => assert_eq!(
             reason,
-            "c1 and c2 tie on all the evidence with different changes; a human must choose"
+            "c1 and c2 have the same evidence with different changes of one size; a human must choose"
         ),
         other => panic!("{other:?}"),
     }
+    assert_eq!(board.shortlist, [CandidateId::nth(1), CandidateId::nth(2)]);
+    assert_eq!(board.separations.len(), 1);
+    assert!(
+        board.separations[0].note.starts_with("nothing that ran tells them apart"),
+        "{:?}",
+        board.separations
+    );
     // Either reading of the change can make two candidates the same: the lines they add and
     // remove (wherever they stand), or the tokens of the files.
     let (mut a3, mut b3) = (a.clone(), b.clone());
     a3.parsed_patch = Some("x.py\n=f ( a )".into());
     b3.parsed_patch = Some("x.py\n=f ( a )".into());
     assert_eq!(
-        rank(&run(), &ProbeContext::default(), &[], &[a3, b3]).decision.winner().map(CandidateId::as_str),
+        rank(&run(), &ProbeContext::default(), &[], &[a3, b3], &[])
+            .decision
+            .winner()
+            .map(CandidateId::as_str),
         Some("c1")
     );
     // The same change twice is agreement, not a tie.
     let (mut a2, mut b2) = (a, b);
     a2.normalized_patch = "same".into();
     b2.normalized_patch = "same".into();
-    let board = rank(&run(), &ProbeContext::default(), &[], &[a2, b2]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[a2, b2], &[]);
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
 }
 
@@ -232,62 +266,55 @@ fn probe(statements: &[&str]) -> baton_core::ProbeOutcome {
 }
 
 #[test]
-fn examples_decide_between_otherwise_equal_candidates_and_unchanged_examples_mean_no_winner() {
+fn an_output_the_task_shows_decides_and_a_changed_output_alone_does_not() {
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
         shown: vec![vec![Some("[1, 2, 3]".into()), None]],
-        from_candidate: vec![],
+        authors: vec![],
         base: vec![probe(&["[1, 2]", "ok"])],
     };
     let mut same = cand(1, 2, vec![]);
     same.probes = vec![probe(&["[1, 2]", "ok"])];
-    let mut changed = cand(2, 9, vec![]);
-    changed.probes = vec![probe(&["[1, 2, 3]", "ok"])];
+    let mut matches = cand(2, 9, vec![]);
+    matches.probes = vec![probe(&["[1, 2, 3]", "ok"])];
     let mut crashes = cand(3, 1, vec![]);
     crashes.probes = vec![probe(&["[1, 2]", "TypeError: bad operand"])];
-    let board = rank(&run(), &ctx, &[], &[same.clone(), changed, crashes]);
+    let board = rank(&run(), &ctx, &[], &[same.clone(), matches, crashes], &[]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(order, ["c2", "c3", "c1"], "c1 leaves the examples as they were while others change them");
-    assert_eq!(board.candidates[0].probe_matches, 1);
-    assert_eq!(board.candidates[1].probe_new_errors, 1);
-    assert!(!board.candidates[2].eligible);
+    assert_eq!(order, ["c2", "c1", "c3"]);
+    assert!(board.candidates.iter().all(|c| c.eligible), "what examples do is evidence, not a gate");
     assert_eq!(
-        board.candidates[2].explanation[0],
-        "not eligible, failed \"changes the examples\": leaves what the task's examples do as it is on the \
-         base; 2 candidates change it"
+        board.candidates[0].positive,
+        ["example 1, statement 1: output now matches what the task shows"]
+    );
+    assert_eq!(
+        board.candidates[2].negative,
+        ["example 1, statement 2: now fails with TypeError: bad operand"]
     );
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy {
+            evidence: "examples".into(),
+            confidence: baton_core::Confidence::Medium
+        })
+    );
 
-    let board = rank(&run(), &ctx, &[], &[same.clone()]);
-    assert_eq!(
-        board.decision,
-        Decision::NoWinner {
-            reason: "no eligible candidate changes what the task's examples do on the base".into()
-        }
+    // An output that changed, but not into what the task shows, is behaviour, not evidence.
+    let mut differs = cand(4, 3, vec![]);
+    differs.probes = vec![probe(&["[2, 1]", "ok"])];
+    let board = rank(&run(), &ctx, &[], &[same.clone(), differs], &[]);
+    assert!(board.decision.winner().is_none(), "{:?}", board.decision);
+    let c4 = board.candidates.iter().find(|c| c.id.as_str() == "c4").unwrap();
+    assert!(c4.explanation.contains(&"example 1, statement 1: output differs from the base's".into()));
+    // One candidate whose examples behave as on the base: nothing shows it does the task.
+    let board = rank(&run(), &ctx, &[], &[same], &[]);
+    assert!(
+        matches!(&board.decision, Decision::NoWinner { reason }
+        if reason.ends_with("every candidate's tests and examples gave the base's results")),
+        "{:?}",
+        board.decision
     );
-    // A candidate whose code now lacks a name it uses has broken the example, not changed the
-    // behaviour: it does not put the others out, and no candidate changes the examples.
-    let mut undefined = cand(4, 1, vec![]);
-    undefined.probes = vec![probe(&["[1, 2]", "NameError: name 'simplify' is not defined"])];
-    let board = rank(&run(), &ctx, &[], &[same.clone(), undefined]);
-    assert!(board.candidates.iter().all(|c| c.gates.iter().all(|g| g.passed)), "{:#?}", board.candidates);
-    assert_eq!(board.candidates.iter().find(|c| c.id.as_str() == "c4").unwrap().probe_new_errors, 1);
-    assert_eq!(
-        board.decision,
-        Decision::NoWinner {
-            reason: "no eligible candidate changes what the task's examples do on the base".into()
-        }
-    );
-    // An example that prints nothing on the base shows no behaviour to change.
-    let silent_ctx = ProbeContext { base: vec![probe(&[""])], ..ctx.clone() };
-    let mut quiet = cand(1, 2, vec![]);
-    quiet.probes = vec![probe(&[""])];
-    assert!(rank(&run(), &silent_ctx, &[], &[quiet]).decision.winner().is_some());
-    // An example that cannot even import on the base is no evidence either way.
-    let broken_ctx = ProbeContext { base: vec![probe(&["ModuleNotFoundError: No module named 'x'"])], ..ctx };
-    let mut one = cand(1, 2, vec![]);
-    one.probes = vec![probe(&["ModuleNotFoundError: No module named 'x'"])];
-    assert!(rank(&run(), &broken_ctx, &[], &[one]).decision.winner().is_some());
 }
 
 #[test]
@@ -308,7 +335,7 @@ fn a_test_another_candidate_wrote_outweighs_size() {
         files: vec!["tests/t.py".into()],
         cells: vec![cell(1, 1), cell(2, 0), cell(3, 1)],
     }];
-    let board = rank(&run(), &ProbeContext::default(), &matrix, &[big, small, author]);
+    let board = rank(&run(), &ProbeContext::default(), &matrix, &[big, small, author], &[]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(order, ["c1", "c3", "c2"], "c1 passes another's test; c3 only its own; c2 none");
     assert_eq!(board.candidates[0].matrix_fixed_others, 1);
@@ -333,16 +360,16 @@ fn new_findings_and_a_slower_benchmark_count_against_a_candidate() {
     let clean = cand(1, 20, vec![review(&[], None, false), review(&[], Some((10.0, 10.2)), false)]);
     let noisy = cand(2, 2, vec![review(&["a.py: F401 unused import"], None, false)]);
     let slow = cand(3, 1, vec![review(&[], Some((10.0, 13.0)), true)]);
-    let board = rank(&run(), &ProbeContext::default(), &[], &[slow, noisy, clean]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[slow, noisy, clean], &[]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(order, ["c1", "c2", "c3"]);
-    assert_eq!(board.candidates[1].new_findings, ["lint: a.py: F401 unused import"]);
-    assert_eq!(board.candidates[2].regressed_stages, ["bench (30% worse: 13 against 10 on the base)"]);
-    assert!(
-        board.candidates[1].explanation[0].contains("adds more lint or security findings (1 against 0)"),
-        "{:?}",
-        board.candidates[1].explanation
-    );
+    // Nothing speaks for any of them; what speaks against two orders them below the third.
+    assert_eq!(order, ["c1", "c3", "c2"]);
+    assert!(board.decision.winner().is_none());
+    let c = |id: &str| board.candidates.iter().find(|c| c.id.as_str() == id).unwrap();
+    assert_eq!(c("c2").new_findings, ["lint: a.py: F401 unused import"]);
+    assert_eq!(c("c3").regressed_stages, ["bench (30% worse: 13 against 10 on the base)"]);
+    assert_eq!(c("c2").explanation[0], "below c1: lint: new finding a.py: F401 unused import");
+    assert_eq!(c("c3").explanation[0], "below c1: stage `bench` is worse than on the base");
 }
 
 #[test]
@@ -351,7 +378,7 @@ fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_ch
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
         shown: vec![vec![None]],
-        from_candidate: vec![],
+        authors: vec![],
         base: vec![probe(&["ValueError: repeated elements"])],
     };
     // Two different fixes make the example work and both break the test that pinned the error;
@@ -362,31 +389,51 @@ fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_ch
     b.probes = vec![probe(&["Permutation(1)"])];
     let mut idle = cand(3, 2, vec![test_stage(&[], true)]);
     idle.probes = vec![probe(&["ValueError: repeated elements"])];
-    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b.clone()]);
+    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b.clone()], &[]);
     let order: Vec<&str> = board.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(order, ["c1", "c2", "c3"]);
     match &board.decision {
         Decision::Winner { candidate, reason } => {
             assert_eq!(candidate.as_str(), "c1");
-            assert!(reason.contains("it breaks a test that passes on the base, as c2 does"), "{reason}");
+            assert!(reason.contains("likely pinned"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(board.pinned.len(), 1);
+    let p = &board.pinned[0];
+    assert_eq!(
+        (p.tests.as_slice(), p.broken_by.as_slice(), p.of, p.agents),
+        (&["test_args".to_owned()][..], &[CandidateId::nth(1), CandidateId::nth(2)][..], 3, 2)
+    );
+    assert_eq!(board.candidates[0].pinned, ["test_args"]);
+    assert!(board.candidates[0].negative.is_empty());
 
-    // Alone, or breaking other tests than the fix that agrees with it, the breakage stands.
+    // Alone, or breaking other tests than the fix that agrees with it, the breakage stands: each
+    // has something for it and something against it that the other lacks.
     let mut b_other = b.clone();
     b_other.stages = vec![test_stage(&[("test_cycle", Broken)], false)];
-    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b_other]);
-    assert_eq!(
-        board.decision,
-        Decision::NoWinner { reason: "the best candidate, c1, breaks 1 test that passes on the base".into() }
+    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b_other], &[]);
+    assert!(board.pinned.is_empty());
+    assert!(
+        matches!(&board.decision, Decision::NoWinner { reason }
+        if reason.starts_with("nothing that ran separates 3 different changes")),
+        "{:?}",
+        board.decision
     );
+    assert_eq!(board.shortlist.len(), 3);
+    let ab = board.separations.iter().find(|s| s.a.as_str() == "c1" && s.b.as_str() == "c2").unwrap();
+    assert_eq!(ab.note, "c1: c2 breaks test_cycle | c2: c1 breaks test_args");
+    // The same agent twice is not independent.
+    let mut b_same_agent = b.clone();
+    b_same_agent.agent = a.agent.clone();
+    let board = rank(&run(), &ctx, &[], &[idle.clone(), a.clone(), b_same_agent], &[]);
+    assert!(board.pinned.is_empty());
     // The same change twice is one fix, not two that agree.
     let mut a2 = a.clone();
     a.normalized_patch = "same".into();
     a2.normalized_patch = "same".into();
     a2.id = CandidateId::nth(2);
-    let board = rank(&run(), &ctx, &[], &[idle, a, a2]);
+    let board = rank(&run(), &ctx, &[], &[idle, a, a2], &[]);
     assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }
 
@@ -399,7 +446,7 @@ fn equal_line_counts_are_told_apart_by_tokens() {
     let mut tweak = cand(2, 2, vec![test_stage(&[("t", Fixed)], true)]);
     tweak.tokens_changed = 2;
     tweak.complexity = (0, 1);
-    let board = rank(&run(), &ProbeContext::default(), &[], &[rewrite, tweak]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[rewrite, tweak], &[]);
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
     assert_eq!((board.candidates[1].complexity_added, board.candidates[1].complexity_removed), (3, 1));
     assert!(
@@ -414,7 +461,7 @@ fn equal_line_counts_are_told_apart_by_tokens() {
     );
     assert_eq!(
         board.decided_by,
-        Some(baton_core::DecidedBy { evidence: "tokens".into(), confidence: baton_core::Confidence::Low })
+        Some(baton_core::DecidedBy { evidence: "size".into(), confidence: baton_core::Confidence::Low })
     );
 }
 
@@ -427,7 +474,7 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
     let ctx = ProbeContext {
         names: vec!["example 1".into(), "c9's reproduce.py".into(), "c9's check.py".into()],
         shown: vec![vec![None], vec![None], vec![None]],
-        from_candidate: vec![false, true, true],
+        authors: vec![vec![], vec![CandidateId::nth(9)], vec![CandidateId::nth(9)]],
         base: vec![
             probe(&["ValueError: not enough values to unpack"]),
             probe(&["start\nValueError: not enough values to unpack"]),
@@ -442,14 +489,14 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
     ];
     let mut runs = cand(2, 9, vec![]);
     runs.probes = vec![probe(&[""]), probe(&["start\ndone"]), probe(&["ok"])];
-    let board = rank(&run(), &ctx, &[], &[other_error.clone(), runs.clone()]);
+    let board = rank(&run(), &ctx, &[], &[other_error.clone(), runs.clone()], &[]);
     assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
     assert_eq!(board.candidates[0].probe_fixed, 2);
     assert_eq!(board.candidates[1].probe_fixed, 0);
     assert_eq!(
         board.decided_by,
         Some(baton_core::DecidedBy {
-            evidence: "example_fixed".into(),
+            evidence: "examples".into(),
             confidence: baton_core::Confidence::Medium
         })
     );
@@ -464,7 +511,7 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
     let scripts_only = ProbeContext {
         names: ctx.names[1..].to_vec(),
         shown: ctx.shown[1..].to_vec(),
-        from_candidate: vec![true, true],
+        authors: ctx.authors[1..].to_vec(),
         base: ctx.base[1..].to_vec(),
     };
     let mut crashes = cand(1, 1, vec![]);
@@ -472,8 +519,9 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
         vec![probe(&["start\nValueError: not enough values to unpack"]), probe(&["KeyError: 'x'"])];
     let mut quiet = cand(2, 5, vec![]);
     quiet.probes = vec![probe(&["start\nValueError: not enough values to unpack"]), probe(&["ok"])];
-    let board = rank(&run(), &scripts_only, &[], &[crashes, quiet]);
-    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    let board = rank(&run(), &scripts_only, &[], &[crashes, quiet], &[]);
+    assert_eq!(board.candidates[0].id.as_str(), "c2");
+    assert!(board.decision.winner().is_none(), "the script still crashes on both: nothing for either");
     assert_eq!(board.candidates[1].probe_new_errors, 1);
     assert!(board.candidates.iter().all(|c| c.gates.iter().all(|g| g.gate != GateName::ChangesExamples)));
     assert_eq!(board.candidates.iter().map(|c| c.probe_changed).sum::<usize>(), 0);
@@ -500,8 +548,8 @@ fn a_candidate_that_only_added_a_script_at_the_top_is_out_where_others_change_th
     let mut script_only = cand(1, 5, vec![]);
     script_only.scripts_added = 1;
     let fix = cand(2, 30, vec![]);
-    let board = rank(&run(), &ProbeContext::default(), &[], &[script_only.clone(), fix]);
-    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    let board = rank(&run(), &ProbeContext::default(), &[], &[script_only.clone(), fix], &[]);
+    assert_eq!(board.candidates[0].id.as_str(), "c2");
     let out = &board.candidates[1];
     assert!(!out.eligible);
     assert_eq!(
@@ -512,40 +560,38 @@ fn a_candidate_that_only_added_a_script_at_the_top_is_out_where_others_change_th
 
     let mut other_script = cand(2, 9, vec![]);
     other_script.scripts_added = 1;
-    let board = rank(&run(), &ProbeContext::default(), &[], &[script_only, other_script]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[script_only, other_script], &[]);
     assert!(board.candidates.iter().all(|c| c.eligible));
-    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
 }
 
-/// Two different changes of one size: the one whose edit other candidates also made, inside
-/// larger changes, goes first; without that the two tie and there is no winner.
+/// Agreement never makes a winner: not the same edit inside larger changes, not the same
+/// change made twice (which is one voice).
 #[test]
-fn between_changes_of_one_size_the_edit_others_share_goes_first() {
-    let mut alone = cand(1, 2, vec![]);
+fn agreement_orders_nothing_and_decides_nothing() {
+    use TestChange::*;
+    let fixed = || vec![test_stage(&[("t", Fixed)], true)];
+    let mut alone = cand(1, 2, fixed());
     alone.normalized_patch = "a.py\n+self.x=make_hashable(x)\n-self.x=x\n".into();
-    let mut shared = cand(2, 2, vec![]);
+    let mut shared = cand(2, 2, fixed());
     shared.normalized_patch = "a.py\n+make_hashable(self.x),\n-self.x,\n".into();
-    let mut larger = cand(3, 3, vec![]);
+    let mut larger = cand(3, 3, fixed());
     larger.normalized_patch =
         "a.py\n+fromhashableimportmake_hashable\n+make_hashable(self.x),\n-self.x,\n".into();
-    let board = rank(&run(), &ProbeContext::default(), &[], &[alone.clone(), shared.clone(), larger]);
-    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
-    assert_eq!(board.candidates[0].shared_edits, 2);
-    assert_eq!(
-        board.decided_by,
-        Some(baton_core::DecidedBy {
-            evidence: "shared_edits".into(),
-            confidence: baton_core::Confidence::Low
-        })
+    let mut copy = larger.clone();
+    copy.id = CandidateId::nth(4);
+    copy.agent = "agent4".into();
+    let board = rank(&run(), &ProbeContext::default(), &[], &[alone, shared, larger, copy], &[]);
+    assert_eq!(board.candidates.iter().find(|c| c.id.as_str() == "c2").unwrap().shared_edits, 2);
+    assert!(
+        matches!(&board.decision, Decision::NoWinner { reason } if reason.contains("same evidence")),
+        "{:?}",
+        board.decision
     );
-    let below = board.candidates.iter().find(|c| c.id.as_str() == "c1").unwrap();
     assert_eq!(
-        below.explanation[0],
-        "below c2: shares fewer of its edited lines with other candidates' changes (0 against 2)"
+        board.shortlist,
+        [CandidateId::nth(1), CandidateId::nth(2), CandidateId::nth(3)],
+        "one entry per different change"
     );
-
-    let board = rank(&run(), &ProbeContext::default(), &[], &[alone, shared]);
-    assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }
 
 /// A probe cut at its time limit on one side says how fast the machine was: the candidate whose
@@ -556,14 +602,14 @@ fn a_probe_that_timed_out_counts_for_nothing() {
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
         shown: vec![vec![None]],
-        from_candidate: vec![],
+        authors: vec![],
         base: vec![probe(&["RecursionError: maximum recursion depth exceeded"])],
     };
     let mut slow = cand(1, 2, vec![]);
     slow.probes = vec![baton_core::ProbeOutcome { timed_out: true, ..probe(&["partial output"]) }];
     let mut same = cand(2, 5, vec![]);
     same.probes = vec![probe(&["RecursionError: maximum recursion depth exceeded"])];
-    let board = rank(&run(), &ctx, &[], &[slow, same]);
+    let board = rank(&run(), &ctx, &[], &[slow, same], &[]);
     assert!(board.candidates.iter().all(|c| c.probe_changed == 0 && c.probe_fixed == 0));
     assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }

@@ -38,6 +38,8 @@ fn stage(tests: Vec<TestCase>) -> StageResult {
         metric: None,
         parts: vec![],
         left_out: vec![],
+        expects_tests: true,
+        foreign_paths: vec![],
     }
 }
 
@@ -94,6 +96,10 @@ fn a_recorded_run_reads_back_after_reopening() {
                         matrix_fixed_own: 0,
                         matrix_broken: 0,
                         new_findings: vec![],
+                        positive: vec!["fixes t::a".into()],
+                        negative: vec![],
+                        pinned: vec![],
+                        expectation_edits: vec![],
                         files_changed: 2,
                         lines_changed: 6,
                         tokens_changed: 9,
@@ -105,6 +111,10 @@ fn a_recorded_run_reads_back_after_reopening() {
                     }],
                     matrix: vec![],
                     decided_by: None,
+                    shortlist: vec![],
+                    separations: vec![],
+                    pinned: vec![],
+                    setup_problems: vec![],
                 },
             },
             RunEvent::RunFinished {

@@ -22,7 +22,13 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
             // none has lost them all (they no longer run). A stage the candidate skipped (for
             // example, no related tests) is not compared test by test.
             let skipped = matches!(cand.status, StageStatus::Skipped { .. });
-            let parsed = !skipped && base_stage.is_some_and(|b| b.parsed);
+            // A base whose run failed before it reported any test (a test target that does not
+            // compile, a module that does not import: hidden tests of a function the task asks
+            // to add) failed every test a candidate's run reports.
+            let base_failed_outright = base_stage
+                .is_some_and(|b| !b.parsed && matches!(b.status, StageStatus::Failed { .. }))
+                && cand.parsed;
+            let parsed = !skipped && (base_stage.is_some_and(|b| b.parsed) || base_failed_outright);
             let flaky: std::collections::BTreeSet<&str> = base_stage
                 .into_iter()
                 .flat_map(|b| b.flaky.iter())
@@ -39,7 +45,12 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
                         tests.push(TestDelta { name: name.to_owned(), change: TestChange::Flaky });
                         continue;
                     }
-                    match TestChange::classify(base_tests.get(name).copied(), cand_tests.get(name).copied()) {
+                    let on_base = if base_failed_outright {
+                        Some(TestStatus::Fail)
+                    } else {
+                        base_tests.get(name).copied().or_else(|| failed_module(&base_tests, name))
+                    };
+                    match TestChange::classify(on_base, cand_tests.get(name).copied()) {
                         Some(TestChange::StillPassing) => still_passing += 1,
                         Some(TestChange::Missing) if both_cut => {}
                         Some(change) => tests.push(TestDelta { name: name.to_owned(), change }),
@@ -77,6 +88,14 @@ pub fn compare(base: &[StageResult], candidate: &[StageResult]) -> Vec<StageComp
             }
         })
         .collect()
+}
+
+/// How the base's run reported `name`'s module when it did not report `name` itself: a module
+/// that failed as a whole (pytest's `ERROR tests/test_x.py` for a module that does not import)
+/// failed every test in it. `None` when the module ran or was not reported.
+fn failed_module(base: &BTreeMap<&str, TestStatus>, name: &str) -> Option<TestStatus> {
+    let (module, _) = name.split_once("::")?;
+    base.get(module).copied().filter(|s| !s.is_ok())
 }
 
 /// The base's tests to compare with a candidate's: all but those of the groups of related test
@@ -128,6 +147,8 @@ mod tests {
             metric: None,
             parts: vec![],
             left_out: vec![],
+            expects_tests: true,
+            foreign_paths: vec![],
         }
     }
 
@@ -183,6 +204,46 @@ mod tests {
     }
 
     #[test]
+    fn a_module_that_failed_to_import_on_the_base_failed_each_of_its_tests() {
+        use TestStatus::*;
+        // Hidden tests of a function the task asks to add: on the base their module does not
+        // import; a candidate that adds the function runs them.
+        let base = stage(&[("tests/test_old.py::test_a", Pass), ("tests/test_new.py", Error)]);
+        let cand = stage(&[
+            ("tests/test_old.py::test_a", Pass),
+            ("tests/test_new.py::test_b", Pass),
+            ("tests/test_new.py::test_c", Fail),
+        ]);
+        let c = &compare(&[base], &[cand])[0];
+        let got: Vec<_> = c.tests.iter().map(|t| (t.name.as_str(), t.change)).collect();
+        assert_eq!(
+            got,
+            [
+                ("tests/test_new.py::test_b", TestChange::Fixed),
+                ("tests/test_new.py::test_c", TestChange::StillFailing)
+            ],
+            "the module's error entry is gone, which loses nothing"
+        );
+    }
+
+    #[test]
+    fn a_base_that_failed_before_any_test_ran_failed_them_all() {
+        use TestStatus::*;
+        // A test target that does not compile on the base.
+        let mut base = stage(&[]);
+        base.status = StageStatus::Failed { exit_code: Some(101), signal: None };
+        let cand = stage(&[("parses", Pass), ("rejects", Fail)]);
+        let c = &compare(&[base.clone()], &[cand])[0];
+        assert!(c.parsed);
+        let got: Vec<_> = c.tests.iter().map(|t| (t.name.as_str(), t.change)).collect();
+        assert_eq!(got, [("parses", TestChange::Fixed), ("rejects", TestChange::StillFailing)]);
+        // A candidate whose run reports nothing either compares by status.
+        let mut silent = stage(&[]);
+        silent.status = base.status.clone();
+        assert!(!compare(&[base], &[silent])[0].parsed);
+    }
+
+    #[test]
     fn unparsed_stages_compare_by_status_only() {
         let base = stage(&[]);
         let cand = stage(&[("x", TestStatus::Fail)]);
@@ -198,7 +259,8 @@ mod tests {
         crashed.status = StageStatus::Failed { exit_code: Some(2), signal: None };
         let c = &compare(std::slice::from_ref(&base), &[crashed])[0];
         assert!(c.parsed);
-        assert_eq!(c.with_change(TestChange::Missing).collect::<Vec<_>>(), ["a", "b"]);
+        // `b` failed on the base already: its absence loses nothing.
+        assert_eq!(c.with_change(TestChange::Missing).collect::<Vec<_>>(), ["a"]);
         let mut skipped = stage(&[]);
         skipped.status = StageStatus::Skipped { reason: "no related tests".into() };
         let c = &compare(&[base], &[skipped])[0];
@@ -227,6 +289,8 @@ mod review_tests {
             metric: metric.map(|value| Metric { value, lower_is_better: true, tolerance: 0.05 }),
             parts: vec![],
             left_out: vec![],
+            expects_tests: true,
+            foreign_paths: vec![],
         }
     }
 

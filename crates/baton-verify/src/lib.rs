@@ -6,6 +6,7 @@
 //! candidate's edits to tests, CI or baton's configuration are evidence, never the judge.
 //! [`RelatedTests`] lets a big repository run only the tests a change can affect.
 
+mod baseline;
 mod compare;
 pub mod parse;
 mod probes;
@@ -13,7 +14,9 @@ mod protect;
 mod related;
 mod stages;
 mod tamper;
+mod testfns;
 
+pub use baseline::setup_problems;
 pub use compare::compare;
 pub use probes::{
     Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, extract_probes, is_script_path,
@@ -22,4 +25,4 @@ pub use probes::{
 pub use protect::Protected;
 pub use related::{RelatedTests, present_in, related_parts};
 pub use stages::{BaseResults, BaseResultsSender, Split, StageRunner, SubjectContext};
-pub use tamper::{TamperFlag, tamper_flags};
+pub use tamper::{TamperFlag, expectation_edits, tamper_flags};

@@ -39,8 +39,8 @@ pub enum ProbeKind {
     /// A Python script a candidate added at the top of the repository (`reproduce_bug.py`):
     /// its author's reproduction of the problem, run unchanged as `python <path>` would run it
     /// from the workspace's root, on the base and on every candidate.
-    /// Its name says whose it is.
-    CandidateScript { path: String, source: String },
+    /// Its name says whose it is; `authors` are every candidate that added the same source.
+    CandidateScript { path: String, source: String, authors: Vec<String> },
 }
 
 /// Put first in a probe script: imports resolve from the working directory (the workspace), as
@@ -577,16 +577,25 @@ pub fn candidate_scripts(added: &[(String, Vec<(String, String)>)], limit: usize
     let mut probes: Vec<Probe> = Vec::new();
     for (author, files) in added {
         for (path, source) in files {
+            let seen = probes.iter_mut().find_map(|p| match &mut p.kind {
+                ProbeKind::CandidateScript { source: s, authors, .. } if s == source => Some(authors),
+                _ => None,
+            });
+            if let Some(authors) = seen {
+                authors.push(author.clone());
+                continue;
+            }
             let runnable = is_script_path(path) && source.len() <= 64 << 10;
-            let seen = probes
-                .iter()
-                .any(|p| matches!(&p.kind, ProbeKind::CandidateScript { source: s, .. } if s == source));
-            if !runnable || seen || probes.len() >= limit {
+            if !runnable || probes.len() >= limit {
                 continue;
             }
             probes.push(Probe {
                 name: format!("{author}'s {path}"),
-                kind: ProbeKind::CandidateScript { path: path.clone(), source: source.clone() },
+                kind: ProbeKind::CandidateScript {
+                    path: path.clone(),
+                    source: source.clone(),
+                    authors: vec![author.clone()],
+                },
                 shown: vec![None],
             });
         }

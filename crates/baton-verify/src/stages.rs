@@ -17,6 +17,9 @@ pub struct StageRunner {
     related_budget: Duration,
     log_limit: u64,
     grace: Duration,
+    /// The user's repository, whose files a stage's output must not name (see
+    /// [`StageResult::foreign_paths`]).
+    user_repo: Option<PathBuf>,
 }
 
 /// What one subject's verification needs to know.
@@ -194,7 +197,16 @@ impl StageRunner {
             related_budget: verify.related_budget,
             log_limit: run.log_limit.0,
             grace: run.grace,
+            user_repo: None,
         })
+    }
+
+    /// Watches the stages' output for paths into `repo`, the user's repository: a stage that
+    /// names them reads the user's files rather than the workspace's, so it cannot see what a
+    /// candidate changed.
+    pub fn watching_repo(mut self, repo: &Path) -> StageRunner {
+        self.user_repo = Some(repo.to_path_buf());
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -553,16 +565,17 @@ impl StageRunner {
         for t in &mut parsed.tests {
             t.name = workspace_independent(&t.name, &ctx.workspace);
         }
-        let expects_tests = !matches!(
-            stage.parser,
-            ParserKind::ExitCode | ParserKind::Findings | ParserKind::Sarif | ParserKind::Metric
-        );
+        let expects_tests = reports_tests(stage.parser);
         if expects_tests
             && parsed.tests.is_empty()
             && matches!(status, StageStatus::Passed | StageStatus::Failed { .. })
         {
             notes.push("no test results could be read from the output; only the exit status counts".into());
         }
+        let foreign_paths = match &self.user_repo {
+            Some(repo) if !ctx.workspace.starts_with(repo) => paths_into(&log_text, repo),
+            _ => Vec::new(),
+        };
         StageResult {
             stage: stage.name.clone(),
             kind: stage.kind,
@@ -577,8 +590,42 @@ impl StageRunner {
             metric: parsed.metric,
             parts: Vec::new(),
             left_out: Vec::new(),
+            expects_tests,
+            foreign_paths,
         }
     }
+}
+
+/// Up to three distinct paths into `repo` (outside its git directory, where baton keeps its
+/// own files) that `text` names.
+fn paths_into(text: &str, repo: &Path) -> Vec<String> {
+    let mut roots = vec![repo.to_string_lossy().into_owned()];
+    if let Ok(real) = repo.canonicalize() {
+        roots.push(real.to_string_lossy().into_owned());
+    }
+    roots.dedup();
+    let mut out: Vec<String> = Vec::new();
+    for root in roots.iter().filter(|r| r.len() > 1) {
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        for (at, _) in text.match_indices(&prefix) {
+            // Only where a path starts: `/x/home/me/repo/` is not the repository `/home/me/repo`.
+            let before = text[..at].chars().next_back();
+            if before.is_some_and(|c| !c.is_whitespace() && !"\"'(=:`<[".contains(c)) {
+                continue;
+            }
+            let path: String =
+                text[at..].chars().take_while(|c| !c.is_whitespace() && !"\"'):,`>]".contains(*c)).collect();
+            let rest = &path[prefix.len()..];
+            if rest.is_empty() || rest.starts_with(".git/") || out.contains(&path) {
+                continue;
+            }
+            out.push(path);
+            if out.len() == 3 {
+                return out;
+            }
+        }
+    }
+    out
 }
 
 /// One result for a stage run in parts: the parts' logs joined into the stage's log.
@@ -641,6 +688,11 @@ fn merge_runs(runs: Vec<(Vec<String>, StageResult)>) -> StageResult {
         merged.tests.extend(r.tests);
         merged.flaky.extend(r.flaky);
         merged.notes.extend(r.notes);
+        for p in r.foreign_paths {
+            if !merged.foreign_paths.contains(&p) {
+                merged.foreign_paths.push(p);
+            }
+        }
     }
     if several {
         merged.notes.dedup();
@@ -724,7 +776,14 @@ fn skipped(stage: &StageConfig, reason: String) -> StageResult {
         metric: None,
         parts: Vec::new(),
         left_out: Vec::new(),
+        expects_tests: reports_tests(stage.parser),
+        foreign_paths: Vec::new(),
     }
+}
+
+/// Whether a parser reports results test by test.
+fn reports_tests(parser: ParserKind) -> bool {
+    !matches!(parser, ParserKind::ExitCode | ParserKind::Findings | ParserKind::Sarif | ParserKind::Metric)
 }
 
 fn read_lossy(path: &Path) -> String {
@@ -750,4 +809,21 @@ fn workspace_independent(name: &str, workspace: &Path) -> String {
 /// A stage name made safe for a file name.
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_into_the_users_repository_are_found_where_a_path_starts() {
+        let repo = Path::new("/home/me/proj");
+        let log = "rootdir: /tmp/ws/tree\n\
+                   /home/me/proj/src/pkg/mod.py:12: in parse\n\
+                   see '/home/me/proj/src/pkg/mod.py' again, and /home/me/proj2/x.py, /x/home/me/proj/y.py\n\
+                   sh /home/me/proj/.git/baton/runs/r/base/verify-test.sh\n\
+                   File \"/home/me/proj/src/pkg/util.py\", line 3\n";
+        assert_eq!(paths_into(log, repo), ["/home/me/proj/src/pkg/mod.py", "/home/me/proj/src/pkg/util.py"]);
+        assert!(paths_into("all in /tmp/ws/tree/src/x.py", repo).is_empty());
+    }
 }

@@ -8,11 +8,14 @@
 //! narrow: each looks for a change whose only plausible purpose is to make tests pass or not
 //! run, so that honest candidates (which add tests, or change code a test covers) are not flagged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use regex::Regex;
 
+use baton_core::ExpectationEdit;
+
 use crate::protect::Protected;
+use crate::testfns::{SideLine, checks, functions, helpers, only_literals_differ};
 
 /// One suspicious edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,9 @@ struct FileDiff<'a> {
     old: Option<String>,
     new: Option<String>,
     lines: Vec<Line<'a>>,
+    /// The base's side and the candidate's as far as the hunks show them (context included).
+    old_side: Vec<SideLine<'a>>,
+    new_side: Vec<SideLine<'a>>,
     /// Lines the base version had (from hunk headers; only complete for whole-file removals).
     old_total_removed: usize,
     kept_context: usize,
@@ -72,11 +78,13 @@ const RUNNER_CONFIG_PREFIXES: &[&str] =
 struct Patterns {
     skip: Regex,
     assertion: Regex,
-    trivial_assert: Regex,
     exit_zero: Regex,
     test_detection: Regex,
-    test_def: Regex,
     runner_section: Regex,
+    bare_return: Regex,
+    truthy_call: Regex,
+    equal_call: Regex,
+    expect_call: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -86,15 +94,13 @@ fn patterns() -> &'static Patterns {
             r"(@pytest\.mark\.(skip|skipif|xfail)\b|@unittest\.(skip|skipIf|skipUnless|expectedFailure)\b|",
             r"\bpytest\.(skip|xfail)\(|\bself\.skipTest\(|\braise\s+(unittest\.)?SkipTest\b|",
             r"#\[ignore\b|\b(it|test|describe|context)\.(skip|todo)\(|\b(xit|xtest|xdescribe)\(|",
-            r"\bt\.Skip(f|Now)?\(|@(Disabled|Ignore)\b)"
+            r"\bt\.Skip(f|Now)?\(|@(Disabled|Ignore)\b|",
+            // a skip called on a test or suite object, as a statement of its own
+            r"^\s*\w+(\.\w+)*\.skip(If|Unless|Test)?\s*\()"
         ))
         .expect("valid regex"),
         assertion: Regex::new(
-            r"^\s*(assert\b|self\.assert\w*\(|assert_(eq|ne)?!\(|assert!\(|expect\(|t\.(Error|Fatal)f?\(|Assert\.|XCTAssert)",
-        )
-        .expect("valid regex"),
-        trivial_assert: Regex::new(
-            r"^\s*(assert\s+(True|1|not\s+False)\s*(#.*)?$|self\.assertTrue\(\s*True\s*\)|assert!\(\s*true\s*\)|expect\(\s*true\s*\)\.toBe\(\s*true\s*\))",
+            r"^\s*(assert\b|self\.assert\w*\(|assert_(eq|ne)?!\(|assert!\(|expect\(|t\.(Error|Fatal)f?\(|Assert\.|XCTAssert|assert\.\w+\(|(assert|require)\.\w+\(\s*t\s*,)",
         )
         .expect("valid regex"),
         exit_zero: Regex::new(r"\b(sys\.exit|os\._exit|exit|process\.exit|std::process::exit|System\.exit)\(\s*0?\s*\)")
@@ -103,13 +109,193 @@ fn patterns() -> &'static Patterns {
             r#"(PYTEST_CURRENT_TEST|JEST_WORKER_ID|"pytest"\s+in\s+sys\.modules|'pytest'\s+in\s+sys\.modules|"unittest"\s+in\s+sys\.modules|\bRUST_TEST_THREADS\b|\bcfg!\(test\))"#,
         )
         .expect("valid regex"),
-        test_def: Regex::new(
-            r#"^\s*(async\s+)?(def\s+(test\w*)|fn\s+(test\w*)|func\s+(Test\w*)|(it|test)(?:\.\w+)?\(\s*["'`]([^"'`]+))"#,
-        )
-        .expect("valid regex"),
         runner_section: Regex::new(r"(\[tool:pytest\]|\[tool\.pytest|\[pytest\]|addopts|testpaths|python_files|norecursedirs|--deselect|--ignore)")
             .expect("valid regex"),
+        bare_return: Regex::new(r"^\s*return(\s+(None|nil))?\s*;?\s*$").expect("valid regex"),
+        truthy_call: Regex::new(concat!(
+            r#"^\s*(self\.assertTrue\(\s*(True|[1-9]\d*|"[^"]+"|'[^']+')\s*[,)]|self\.assertFalse\(\s*(False|0|None|""|'')\s*[,)]|"#,
+            r#"assert!\(\s*true\s*[,)]|assert\(\s*true\s*[,)]|assert\.ok\(\s*true\s*[,)]|(assert|require)\.True\(\s*t\s*,\s*true\s*[,)]|"#,
+            r#"expect\(\s*true\s*\)\.(toBe\(\s*true\s*\)|toBeTruthy\(\s*\)))"#
+        ))
+        .expect("valid regex"),
+        equal_call: Regex::new(
+            r"^\s*(?:self\.assert(?:Equal|Equals|Is|CountEqual|ListEqual|DictEqual)|assert_eq!|assert\.(?:equal|strictEqual|deepEqual|deepStrictEqual)|(?:assert|require)\.(?:Equal|EqualValues))\s*\(",
+        )
+        .expect("valid regex"),
+        expect_call: Regex::new(r"^\s*expect\(").expect("valid regex"),
     })
+}
+
+/// Whether a line is an assertion that can fail: a check.
+fn is_check(line: &str) -> bool {
+    let code = strip_comment(line);
+    patterns().assertion.is_match(code) && !trivially_true(code)
+}
+
+/// Whether an assertion cannot fail: a constant that is true (`assert True`, a non-empty string,
+/// a tuple, which Python reads as true), or a value compared with itself (`assert x == x`,
+/// `assertEqual(a, a)`, `expect(a).toBe(a)`).
+fn trivially_true(line: &str) -> bool {
+    let p = patterns();
+    let code = line.trim().trim_end_matches(';').trim();
+    if p.truthy_call.is_match(code) {
+        return true;
+    }
+    if let Some(expr) = code.strip_prefix("assert ").map(str::trim) {
+        // `assert x, "why"`: the message is not the condition (a tuple in parentheses is).
+        let expr = split_top(expr, ',').first().copied().unwrap_or(expr).trim();
+        if expr.starts_with('(')
+            && matching_paren(expr) == Some(expr.len() - 1)
+            && split_top(&expr[1..expr.len() - 1], ',').len() > 1
+        {
+            return true;
+        }
+        let constant = matches!(expr, "True" | "not False" | "not None" | "not 0")
+            || expr.parse::<f64>().is_ok_and(|v| v != 0.0)
+            || ((expr.starts_with('"') || expr.starts_with('\'')) && expr.len() > 2);
+        let same_sides = [" == ", " is "]
+            .iter()
+            .any(|op| expr.split_once(op).is_some_and(|(a, b)| a.trim() == b.trim() && !a.trim().is_empty()));
+        return constant || same_sides;
+    }
+    if let Some(m) = p.equal_call.find(code) {
+        let args = call_args(&code[m.end() - 1..]);
+        let args: Vec<&str> = args.into_iter().filter(|a| *a != "t").collect();
+        return args.len() >= 2 && args[0] == args[1];
+    }
+    if let Some(m) = p.expect_call.find(code) {
+        let rest = &code[m.end() - 1..];
+        let actual = call_args(rest);
+        let after = matching_paren(rest).map_or("", |close| &rest[close + 1..]);
+        for matcher in [".toBe(", ".toEqual(", ".toStrictEqual("] {
+            if let Some(at) = after.strip_prefix(matcher).map(|_| matcher.len() - 1) {
+                let expected = call_args(&after[at..]);
+                return actual.len() == 1 && expected.len() == 1 && actual[0] == expected[0];
+            }
+        }
+    }
+    false
+}
+
+/// The arguments of the call whose `(` starts `text`, trimmed, split at top-level commas.
+fn call_args(text: &str) -> Vec<&str> {
+    let Some(end) = matching_paren(text) else { return Vec::new() };
+    split_top(&text[1..end], ',').into_iter().map(str::trim).filter(|a| !a.is_empty()).collect()
+}
+
+/// Where the parenthesis that opens `text` closes.
+fn matching_paren(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `text` split at `sep` where no bracket or quote is open.
+fn split_top(text: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            (None, c) if c == sep && depth == 0 => {
+                out.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// The test functions of a file's diff on both sides, and their checks.
+struct TestFunctions {
+    old: Vec<crate::testfns::Function>,
+    new: Vec<crate::testfns::Function>,
+    /// Per test function: its checks, as indices into the side's lines.
+    old_checks: BTreeMap<String, Vec<usize>>,
+    new_checks: BTreeMap<String, Vec<usize>>,
+    /// New-side line numbers inside test functions.
+    new_test_lines: BTreeSet<usize>,
+}
+
+impl TestFunctions {
+    fn of(file: &FileDiff<'_>) -> TestFunctions {
+        let path = file.path();
+        let old = functions(path, &file.old_side);
+        let new = functions(path, &file.new_side);
+        // Helpers are read on the base's side: what checked before still counts as checking.
+        let helper_names = helpers(&file.old_side, &old, is_check);
+        let old_checks = checks(&file.old_side, &old, is_check, &helper_names);
+        let new_checks = checks(&file.new_side, &new, is_check, &helper_names);
+        let new_test_lines = new
+            .iter()
+            .filter(|f| f.is_test)
+            .flat_map(|f| f.lines.iter().map(|&i| file.new_side[i].number))
+            .collect();
+        TestFunctions { old, new, old_checks, new_checks, new_test_lines }
+    }
+
+    /// Whether a new-side line is in a test function or among the attributes right above one.
+    fn in_new_test(&self, line: usize) -> bool {
+        (line..line + 3).any(|l| self.new_test_lines.contains(&l))
+    }
+
+    fn new_function(&self, name: &str) -> Option<&crate::testfns::Function> {
+        self.new.iter().find(|f| f.is_test && f.name == name)
+    }
+}
+
+/// Edits to tests that change what they expect and keep the check (see [`ExpectationEdit`]):
+/// in protected test files, and in test functions inside Rust source files. Within one test
+/// function, the assertions it removes and those it adds are paired in order.
+pub fn expectation_edits(diff: &str, protected: &Protected) -> Vec<ExpectationEdit> {
+    let mut out = Vec::new();
+    for file in parse(diff) {
+        let path = file.path().to_owned();
+        if !(protected.is_protected(&path) || path.ends_with(".rs")) || file.new.is_none() {
+            continue;
+        }
+        let t = TestFunctions::of(&file);
+        for (name, old_checks) in &t.old_checks {
+            let Some(new_checks) = t.new_checks.get(name) else { continue };
+            let removed = old_checks.iter().map(|&i| &file.old_side[i]).filter(|l| l.changed);
+            let added: Vec<&SideLine> =
+                new_checks.iter().map(|&i| &file.new_side[i]).filter(|l| l.changed).collect();
+            for (before, after) in removed.zip(added) {
+                if only_literals_differ(before.text, after.text) {
+                    out.push(ExpectationEdit {
+                        file: path.clone(),
+                        test: name.clone(),
+                        line: after.number,
+                        before: before.text.trim().to_owned(),
+                        after: after.text.trim().to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Suspicious edits in `diff` (a unified diff of the candidate against the base). A path counts
@@ -137,6 +323,10 @@ pub fn tamper_flags(diff: &str, protected: &Protected) -> Vec<TamperFlag> {
             flags.push(flag(l.number, format!("changes how tests are collected or run ({})", l.text.trim())));
         }
 
+        // Test functions inside source files (Rust's `#[test]` in a `#[cfg(test)]` module) are
+        // not protected, so a candidate's edits to them are what runs: they get the same
+        // checks, for the functions marked as tests.
+        let tests_in_source = !is_test && path.ends_with(".rs");
         if is_test {
             if file.new.is_none() {
                 flags.push(flag(1, "deletes a test file".into()));
@@ -147,47 +337,77 @@ pub fn tamper_flags(diff: &str, protected: &Protected) -> Vec<TamperFlag> {
                 flags.push(flag(1, "empties a test file".into()));
                 continue;
             }
-            // Tests defined in removed lines and not in added ones were deleted.
-            let defined = |added: bool| -> BTreeSet<String> {
-                file.lines
-                    .iter()
-                    .filter(|l| l.added == added)
-                    .filter_map(|l| p.test_def.captures(l.text))
-                    .filter_map(|c| {
-                        [3, 4, 5, 7].iter().find_map(|&i| c.get(i)).map(|m| m.as_str().to_owned())
-                    })
-                    .collect()
-            };
-            let (removed_tests, added_tests) = (defined(false), defined(true));
-            for name in removed_tests.difference(&added_tests) {
-                let line = file
-                    .lines
-                    .iter()
-                    .find(|l| !l.added && l.text.contains(name.as_str()))
-                    .map(|l| l.number)
-                    .unwrap_or(1);
-                flags.push(flag(line, format!("deletes the test `{name}`")));
+        }
+        if is_test || tests_in_source {
+            let t = TestFunctions::of(&file);
+            for f in t.old.iter().filter(|f| f.is_test && file.old_side[f.lines[0]].changed) {
+                if !t.new.iter().any(|n| n.name == f.name) {
+                    flags.push(flag(
+                        file.old_side[f.lines[0]].number,
+                        format!("deletes the test `{}`", f.name),
+                    ));
+                }
             }
-            for l in file.lines.iter().filter(|l| l.added) {
+            for l in file.lines.iter().filter(|l| l.added && (is_test || t.in_new_test(l.number))) {
+                let code = strip_comment(l.text);
                 if let Some(m) = p.skip.find(l.text) {
                     flags.push(flag(
                         l.number,
                         format!("skips or expects failure of a test ({})", m.as_str().trim()),
                     ));
-                } else if p.trivial_assert.is_match(l.text) {
+                } else if trivially_true(code) {
                     flags.push(flag(
                         l.number,
                         format!("adds an assertion that cannot fail ({})", l.text.trim()),
                     ));
                 }
             }
-            let removed_asserts: Vec<&Line> =
-                file.lines.iter().filter(|l| !l.added && p.assertion.is_match(l.text)).collect();
-            let added_asserts = file.lines.iter().filter(|l| l.added && p.assertion.is_match(l.text)).count();
-            if removed_asserts.len() > added_asserts {
-                let n = removed_asserts.len() - added_asserts;
+            let mut per_function = false;
+            for (name, old_checks) in &t.old_checks {
+                let Some(new_checks) = t.new_checks.get(name) else { continue };
+                if new_checks.len() < old_checks.len() {
+                    per_function = true;
+                    let n = old_checks.len() - new_checks.len();
+                    let first = old_checks
+                        .iter()
+                        .map(|&i| &file.old_side[i])
+                        .find(|l| l.changed)
+                        .map_or(1, |l| l.number);
+                    flags.push(flag(
+                        first,
+                        format!(
+                            "the test `{name}` loses {n} {} (assertions, or calls to a helper that asserts)",
+                            if n == 1 { "check" } else { "checks" }
+                        ),
+                    ));
+                }
+                // A bare `return` ahead of the checks ends the test before it checks anything.
+                if let Some(l) = new_checks.first().and_then(|&first| {
+                    t.new_function(name)?
+                        .lines
+                        .iter()
+                        .map(|&i| &file.new_side[i])
+                        .take_while(|l| l.number < file.new_side[first].number)
+                        .find(|l| l.changed && p.bare_return.is_match(l.text))
+                }) {
+                    flags.push(flag(l.number, format!("returns before the checks of the test `{name}`")));
+                }
+            }
+            // Checks outside any test function (or in hunks whose context shows none).
+            let loose = |side: &[SideLine], fns: &[crate::testfns::Function]| -> Vec<usize> {
+                side.iter()
+                    .enumerate()
+                    .filter(|(i, l)| {
+                        l.changed && is_check(l.text) && !fns.iter().any(|f| f.is_test && f.lines.contains(i))
+                    })
+                    .map(|(_, l)| l.number)
+                    .collect()
+            };
+            let (removed, added) = (loose(&file.old_side, &t.old), loose(&file.new_side, &t.new));
+            if is_test && !per_function && removed.len() > added.len() {
+                let n = removed.len() - added.len();
                 flags.push(flag(
-                    removed_asserts[0].number,
+                    removed[0],
                     format!(
                         "removes {n} assertion{} without replacing {}",
                         if n == 1 { "" } else { "s" },
@@ -226,12 +446,15 @@ fn parse(diff: &str) -> Vec<FileDiff<'_>> {
     let (mut old_no, mut new_no) = (0usize, 0usize);
     let hunk = Regex::new(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@").expect("valid regex");
     let mut in_hunk = false;
+    let mut hunks = 0usize;
     for line in diff.lines() {
         if let Some(paths) = line.strip_prefix("diff --git ") {
             files.push(FileDiff {
                 old: None,
                 new: None,
                 lines: Vec::new(),
+                old_side: Vec::new(),
+                new_side: Vec::new(),
                 old_total_removed: 0,
                 kept_context: 0,
             });
@@ -257,6 +480,7 @@ fn parse(diff: &str) -> Vec<FileDiff<'_>> {
         }
         if let Some(c) = hunk.captures(line) {
             in_hunk = true;
+            hunks += 1;
             old_no = c[1].parse().unwrap_or(1);
             new_no = c[3].parse().unwrap_or(1);
             continue;
@@ -267,15 +491,19 @@ fn parse(diff: &str) -> Vec<FileDiff<'_>> {
         match line.as_bytes().first() {
             Some(b'+') => {
                 f.lines.push(Line { added: true, number: new_no, text: &line[1..] });
+                f.new_side.push(SideLine { number: new_no, text: &line[1..], changed: true, hunk: hunks });
                 new_no += 1;
             }
             Some(b'-') => {
                 f.lines.push(Line { added: false, number: old_no, text: &line[1..] });
+                f.old_side.push(SideLine { number: old_no, text: &line[1..], changed: true, hunk: hunks });
                 f.old_total_removed += 1;
                 old_no += 1;
             }
             Some(b' ') => {
                 f.kept_context += 1;
+                f.old_side.push(SideLine { number: old_no, text: &line[1..], changed: false, hunk: hunks });
+                f.new_side.push(SideLine { number: new_no, text: &line[1..], changed: false, hunk: hunks });
                 old_no += 1;
                 new_no += 1;
             }
@@ -321,7 +549,7 @@ mod tests {
                 "tests/test_pages.py:16: deletes the test `test_c`",
                 "tests/test_pages.py:11: adds an assertion that cannot fail (self.assertTrue(True))",
                 "tests/test_pages.py:13: skips or expects failure of a test (@pytest.mark.skip)",
-                "tests/test_pages.py:11: removes 1 assertion without replacing it",
+                "tests/test_pages.py:11: the test `test_a` loses 1 check (assertions, or calls to a helper that asserts)",
             ]
         );
     }
@@ -336,7 +564,7 @@ mod tests {
             flags(&d),
             [
                 "crates/x/tests/it.rs:4: skips or expects failure of a test (#[ignore)",
-                "crates/x/tests/it.rs:5: removes 2 assertions without replacing them"
+                "crates/x/tests/it.rs:5: the test `parses` loses 2 checks (assertions, or calls to a helper that asserts)"
             ]
         );
     }
@@ -406,5 +634,130 @@ mod tests {
             "@@ -2,1 +2,1 @@\n-    assert f(1) == 2\n+    assert f(1) == 2  # off-by-one fixed\n",
         );
         assert!(flags(&renamed_assert).is_empty());
+    }
+
+    #[test]
+    fn a_test_that_loses_its_checks_is_flagged_though_another_gains_some() {
+        // Whole files as context, as the engine asks git for them.
+        let d = one_file(
+            "tests/test_calc.py",
+            "@@ -1,7 +1,8 @@\n def test_add():\n-    assert add(1, 2) == 3\n+    pass\n \n def test_sub():\n     assert sub(3, 2) == 1\n+    assert sub(2, 2) == 0\n",
+        );
+        assert_eq!(
+            flags(&d),
+            [
+                "tests/test_calc.py:2: the test `test_add` loses 1 check (assertions, or calls to a helper that asserts)"
+            ]
+        );
+    }
+
+    #[test]
+    fn removing_calls_to_a_checking_helper_is_flagged() {
+        let d = one_file(
+            "tests/test_parse.py",
+            "@@ -1,6 +1,6 @@\n def check_round_trip(text):\n     assert dump(parse(text)) == text\n \n def test_lists():\n-    check_round_trip('[1, 2]')\n+    parse('[1, 2]')\n",
+        );
+        assert_eq!(
+            flags(&d),
+            [
+                "tests/test_parse.py:5: the test `test_lists` loses 1 check (assertions, or calls to a helper that asserts)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_skip_called_on_a_suite_object_is_flagged() {
+        let d = one_file(
+            "test/parse.test.js",
+            "@@ -1,3 +1,4 @@\n suite('parse', function () {\n+  suite.skip('later');\n   test('lists', () => { assert.equal(parse('[1]').length, 1); });\n });\n",
+        );
+        assert_eq!(flags(&d), ["test/parse.test.js:2: skips or expects failure of a test (suite.skip()"]);
+        // Skipping items of an iterator inside a test is not skipping the test.
+        let d = one_file(
+            "tests/it.rs",
+            "@@ -1,3 +1,3 @@\n #[test]\n fn lines() {\n-    assert_eq!(read().lines().nth(1), Some(\"b\"));\n+    assert_eq!(read().lines().skip(1).next(), Some(\"b\"));\n",
+        );
+        assert!(flags(&d).is_empty(), "{:?}", flags(&d));
+    }
+
+    #[test]
+    fn assertions_that_cannot_fail_are_flagged_in_each_language() {
+        for (path, line) in [
+            ("tests/test_a.py", "    assert 'the parser handles lists'"),
+            ("tests/test_a.py", "    assert (parse('[1]') == [1], 'lists')"),
+            ("tests/test_a.py", "    assert result == result"),
+            ("tests/test_a.py", "    self.assertEqual(out, out)"),
+            ("tests/test_a.py", "    self.assertFalse(None)"),
+            ("tests/it.rs", "    assert_eq!(value, value);"),
+            ("tests/it.rs", "    assert!(true, \"works\");"),
+            ("src/a.test.js", "  expect(total).toBe(total);"),
+            ("src/a.test.js", "  assert.ok(true);"),
+            ("pkg/a_test.go", "\tassert.Equal(t, got, got)"),
+            ("pkg/a_test.go", "\trequire.True(t, true)"),
+        ] {
+            let d = one_file(path, &format!("@@ -1,0 +1,1 @@\n+{line}\n"));
+            assert_eq!(
+                flags(&d),
+                [format!("{path}:1: adds an assertion that cannot fail ({})", line.trim())],
+                "{line}"
+            );
+        }
+        for line in [
+            "    assert parse('a') == 'a'",
+            "    assert_eq!(parse(\"1\"), 1);",
+            "  expect(f(1)).toBe(2);",
+            "    assert x, 'x is set'",
+        ] {
+            let d = one_file("tests/test_a.py", &format!("@@ -1,0 +1,1 @@\n+{line}\n"));
+            assert!(flags(&d).is_empty(), "{line}: {:?}", flags(&d));
+        }
+    }
+
+    #[test]
+    fn a_return_ahead_of_a_tests_checks_is_flagged() {
+        let d = one_file(
+            "tests/test_a.py",
+            "@@ -1,2 +1,3 @@\n def test_parse():\n+    return\n     assert parse('1') == 1\n",
+        );
+        assert_eq!(flags(&d), ["tests/test_a.py:2: returns before the checks of the test `test_parse`"]);
+    }
+
+    #[test]
+    fn a_changed_expectation_is_evidence_not_tampering() {
+        let d = one_file(
+            "tests/test_msg.py",
+            "@@ -1,2 +1,2 @@\n def test_message():\n-    assert message(3) == 'got 3 items'\n+    assert message(3) == 'found 3 items'\n",
+        );
+        assert!(flags(&d).is_empty(), "{:?}", flags(&d));
+        let edits = expectation_edits(&d, &protected());
+        assert_eq!(edits.len(), 1);
+        assert_eq!(
+            edits[0].to_string(),
+            "tests/test_msg.py:2: `assert message(3) == 'got 3 items'` became `assert message(3) == 'found 3 items'`"
+        );
+        assert_eq!(edits[0].test, "test_message");
+        // Another call is another check, not another expectation.
+        let d = one_file(
+            "tests/test_msg.py",
+            "@@ -1,2 +1,2 @@\n def test_message():\n-    assert message(3) == 'got 3 items'\n+    assert summary(3) == 'got 3 items'\n",
+        );
+        assert!(expectation_edits(&d, &protected()).is_empty());
+    }
+
+    #[test]
+    fn tests_inside_rust_source_files_get_the_same_checks() {
+        let d = one_file(
+            "src/parse.rs",
+            "@@ -10,9 +10,8 @@\n pub fn parse(s: &str) -> u32 {\n-    assert!(!s.is_empty());\n     s.parse().unwrap()\n }\n #[cfg(test)]\n mod tests {\n     #[test]\n     fn parses() {\n-        assert_eq!(super::parse(\"1\"), 1);\n     }\n",
+        );
+        assert_eq!(
+            flags(&d),
+            [
+                "src/parse.rs:18: the test `parses` loses 1 check (assertions, or calls to a helper that asserts)"
+            ],
+            "the library's own assertion is code, not a test"
+        );
+        let ignored = one_file("src/parse.rs", "@@ -1,2 +1,3 @@\n #[test]\n+#[ignore]\n fn parses() {\n");
+        assert_eq!(flags(&ignored), ["src/parse.rs:2: skips or expects failure of a test (#[ignore)"]);
     }
 }
