@@ -47,7 +47,7 @@ pub(crate) fn config(global: &Global, root: Option<&Path>) -> Result<Config, Cli
     let cwd = working_dir(global)?;
     let sources = ConfigSources {
         user_file: user_config_file(),
-        repo_file: root.map(|r| r.join("baton.toml")),
+        repo_file: root.map(|r| r.join(baton_config::REPO_FILE)),
         extra_files: extra.into_iter().map(|f| cwd.join(f)).collect(),
         env: std::env::vars().filter(|(k, _)| k.starts_with("BATON_")).collect(),
         sets: global.set.clone(),

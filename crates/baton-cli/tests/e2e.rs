@@ -514,13 +514,117 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
     let env = Env::new();
     std::fs::remove_file(env.repo.file("baton.toml")).unwrap();
     env.repo.write("Cargo.toml", "[package]\nname = \"x\"\n");
-    let out = env.baton(&["init"]);
+    let out = env.baton(&["init", "--no-check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!stderr(&out).contains("ran the stages"), "{}", text(&out));
     let written = env.repo.read("baton.toml");
     assert!(written.contains("run = \"cargo test"), "{written}");
     let out = env.baton(&["init"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     assert!(stderr(&out).contains("already exists; pass --force"));
+}
+
+/// `init` runs the stages it wrote once on HEAD and says whether they read test results;
+/// `doctor` does the same with the stages a run would use, and a runner that is missing makes
+/// it say that `baton run` cannot work here.
+#[test]
+fn init_and_doctor_run_the_stages_once_and_say_whether_they_can_verify() {
+    let env = Env::new();
+    std::fs::remove_file(env.repo.file("baton.toml")).unwrap();
+    env.repo.write("Cargo.toml", "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    env.repo.write(".gitignore", "target\n");
+    env.repo.write("src/lib.rs", "#[cfg(test)]\nmod tests {\n    #[test]\n    fn works() {}\n}\n");
+    env.repo.commit_all("a crate");
+    let out =
+        env.command(&["init", "--check-timeout", "5m"]).env("PATH", path_with_cargo()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("ran the stages once on HEAD"), "{err}");
+    assert!(
+        err.contains("1 test, 1 passing, 0 failing") && err.contains("reads results test by test"),
+        "{err}"
+    );
+    assert!(!err.contains("problem:"), "{err}");
+
+    env.repo.write(
+        "baton.toml",
+        "[[verify.stage]]\nname = \"test\"\nrun = \"no-such-runner --all\"\nparser = \"tap\"\n",
+    );
+    let before = env.repo.user_state();
+    let out = env.baton(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = doc["stage_check"]["problems"].to_string();
+    assert!(problems.contains("stage `test` exited 127 on the base"), "{problems}");
+    assert!(problems.contains("no-such-runner: not found"), "{problems}");
+    assert_eq!(env.repo.user_state(), before, "a check changes nothing of the user's");
+    let out = env.baton(&["doctor", "--no-check", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["stage_check"].is_null());
+}
+
+/// A new user's first steps, as the README gives them: the `baton.toml` that `init` just wrote
+/// (not committed yet) neither blocks the run nor the merge, and stays as it is.
+#[test]
+fn init_then_run_then_merge_works_as_written() {
+    let env = Env::new();
+    env.repo.git(&["rm", "--quiet", "baton.toml"]);
+    env.repo.commit_all("no config yet");
+    let out = env.baton(&["init", "--no-check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The detected stages cannot run this repository's shell tests: configure them by hand, as
+    // the message after `init` says, without committing.
+    env.repo.write("baton.toml", common::CONFIG);
+    let out = env.baton(&["run", "fix add", "--agent", &env.agent("fix", FIX)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.baton(&["merge"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.repo.read("src/calc.sh"), "add() { echo $(( $1 + $2 )); }\n");
+    assert_eq!(env.repo.read("baton.toml"), common::CONFIG, "the uncommitted config stays");
+    assert!(env.repo.git(&["status", "--porcelain"]).contains("?? baton.toml"));
+}
+
+/// A run on a snapshot of uncommitted work lands its change on the branch it started from; the
+/// work stays uncommitted beside it. Work that changed since the run is refused, untouched.
+#[test]
+fn a_run_on_uncommitted_work_merges_onto_its_branch_and_keeps_the_work_uncommitted() {
+    let env = Env::new();
+    env.repo.write("notes.txt", "my notes\n");
+    env.repo.write("tests/run.sh", &format!("{}# my local tweak\n", common::TESTS));
+    let out = env.baton(&["run", "fix add", "--agent", &env.agent("fix", FIX), "--include-dirty"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let head = env.repo.head();
+
+    // Work that moved on since the run is not what was verified.
+    env.repo.write("notes.txt", "my notes, edited later\n");
+    let before = env.repo.user_state();
+    let out = env.baton(&["merge"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(stderr(&out).contains("differ from the snapshot the run started from"), "{}", text(&out));
+    assert_eq!(env.repo.user_state(), before);
+
+    env.repo.write("notes.txt", "my notes\n");
+    let out = env.baton(&["merge"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let merged = env.repo.head();
+    assert_eq!(
+        env.repo.git(&["rev-parse", "HEAD~1"]).trim(),
+        head,
+        "one commit on the branch it started from"
+    );
+    assert_eq!(env.repo.git(&["show", "HEAD:src/calc.sh"]), "add() { echo $(( $1 + $2 )); }\n");
+    assert_eq!(
+        env.repo.git(&["show", "HEAD:tests/run.sh"]),
+        common::TESTS,
+        "the user's work is not committed"
+    );
+    assert_ne!(merged, head);
+    assert_eq!(env.repo.read("src/calc.sh"), "add() { echo $(( $1 + $2 )); }\n");
+    assert_eq!(env.repo.read("notes.txt"), "my notes\n");
+    assert!(env.repo.read("tests/run.sh").ends_with("# my local tweak\n"));
+    let status = env.repo.git(&["status", "--porcelain"]);
+    assert!(status.contains(" M tests/run.sh") && status.contains("?? notes.txt"), "{status}");
+    assert!(!status.contains("calc.sh"), "{status}");
 }
 
 /// The stages `init` finds for a Rust crate, run by real cargo: each test keeps the name of its
@@ -539,18 +643,12 @@ fn a_rust_crate_s_detected_stages_keep_binaries_apart_and_rerun_only_failures() 
     );
     env.repo.write("tests/it.rs", "#[test]\nfn same() { assert_eq!(calc::add(2, 3), 5); }\n");
     env.repo.commit_all("a crate with a bug");
-    let out = env.baton(&["init"]);
+    let out = env.baton(&["init", "--no-check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     env.repo.commit_all("baton.toml");
     let fix = env.agent("fix", "#!/bin/sh\nsed -i 's/a - b/a + b/' src/lib.rs\n");
-    // cargo as it built this test, without rustup's proxy (HOME is a temporary directory)
-    let cargo_bin = std::path::Path::new(env!("CARGO")).parent().unwrap().to_owned();
-    let path = std::env::join_paths(
-        std::iter::once(cargo_bin)
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
-    .unwrap();
-    let out = env.command(&["run", "fix add", "--agent", &fix]).env("PATH", path).output().unwrap();
+    let out =
+        env.command(&["run", "fix add", "--agent", &fix]).env("PATH", path_with_cargo()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let show = env.show();
     assert_eq!(
@@ -1007,4 +1105,15 @@ parser = "tap"
         serde_json::json!([]),
         "within the budget: {show:#}"
     );
+}
+
+/// PATH with the cargo that built this test first: rustup's proxy cannot choose a toolchain
+/// where HOME is a temporary directory.
+fn path_with_cargo() -> std::ffi::OsString {
+    let cargo_bin = std::path::Path::new(env!("CARGO")).parent().unwrap().to_owned();
+    std::env::join_paths(
+        std::iter::once(cargo_bin)
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap()
 }

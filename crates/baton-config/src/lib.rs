@@ -24,3 +24,7 @@ pub use values::{ByteSize, parse_duration};
 
 /// The embedded defaults, with a comment on every key.
 pub const DEFAULTS: &str = include_str!("default.toml");
+
+/// The repository's configuration file, at its root. Baton's own file: an uncommitted one is
+/// not the user's work in progress, so it neither blocks a run nor a merge.
+pub const REPO_FILE: &str = "baton.toml";

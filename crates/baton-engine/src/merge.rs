@@ -78,7 +78,10 @@ pub fn merge(repo: &Repo, store: &Store, req: &MergeRequest) -> Result<Merged, E
     } else {
         base.to_string()
     };
-    if current.as_str() != expected {
+    // A user who committed exactly the tree the run started from (its snapshot of their
+    // uncommitted work) has not moved the branch away from what was verified.
+    let committed_the_base = current.as_str() != expected && git.tree_of(&current)? == git.tree_of(&base)?;
+    if current.as_str() != expected && !committed_the_base {
         return Err(EngineError::Refused(format!(
             "branch `{target}` moved since run {} started (it was {}, it is {}): baton does not merge onto changes it did not verify. Start a new run from the new `{target}`",
             run.id,
@@ -87,17 +90,39 @@ pub fn merge(repo: &Repo, store: &Store, req: &MergeRequest) -> Result<Merged, E
         )));
     }
     let checked_out = git.current_branch()?.as_deref() == Some(target.as_str());
+    // With uncommitted work in the checked-out branch's working tree, a merge can go ahead only
+    // when that work is exactly what the run started from (`--include-dirty`): the change lands
+    // on the branch and the work stays uncommitted beside it.
+    let mut beside_uncommitted = false;
     if checked_out {
-        let dirty = git.dirty_paths()?;
+        let dirty: Vec<String> =
+            git.dirty_paths()?.into_iter().filter(|p| p != baton_config::REPO_FILE).collect();
         if !dirty.is_empty() {
-            return Err(EngineError::Refused(format!(
-                "the working tree has uncommitted changes ({}): commit or stash them before merging onto the checked-out `{target}`",
-                dirty.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-            )));
+            let scratch = store.artifacts_dir(&run.id);
+            std::fs::create_dir_all(&scratch).map_err(EngineError::io(&scratch))?;
+            let worktree = git.snapshot_worktree(&current, "baton: the working tree at merge", &scratch)?;
+            beside_uncommitted = base != current && git.tree_of(&worktree)? == git.tree_of(&base)?;
+            if !beside_uncommitted {
+                return Err(EngineError::Refused(format!(
+                    "the working tree has uncommitted changes ({}){}: commit or stash them before merging onto the checked-out `{target}`",
+                    dirty.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                    if base != current && !committed_the_base {
+                        " that differ from the snapshot the run started from"
+                    } else {
+                        ""
+                    }
+                )));
+            }
         }
     }
     let tree = match git.merge_trees(&base, &current, &cand_commit)? {
         MergeOutcome::Clean { tree } => tree,
+        MergeOutcome::Conflicts { paths } if beside_uncommitted => {
+            return Err(EngineError::Refused(format!(
+                "candidate {candidate} changes lines of your uncommitted work in {}: commit that work first (exactly as it is), then `baton merge` lands the change on top",
+                paths.join(", ")
+            )));
+        }
         MergeOutcome::Conflicts { paths } => {
             return Err(EngineError::Refused(format!(
                 "candidate {candidate} conflicts with `{target}` in {}",
@@ -134,7 +159,9 @@ pub fn merge(repo: &Repo, store: &Store, req: &MergeRequest) -> Result<Merged, E
         &message,
         identity.as_ref().map(|(n, e)| (n.as_str(), e.as_str())),
     )?;
-    if checked_out {
+    if beside_uncommitted {
+        git.advance_keeping_uncommitted(&target_ref, &current, &commit, &base, &cand_commit)?;
+    } else if checked_out {
         // Moves the branch, index and files together, and refuses if it would overwrite
         // anything; the parent check makes it a compare-and-swap on the branch.
         git.merge_ff_only(&commit)?;

@@ -106,7 +106,11 @@ pub async fn run(
     // ---- Checks. Nothing may change before they all pass.
     let head = repo.head()?;
     let mut base = git.resolve(&req.base_rev)?;
-    let dirty = if base == head { git.dirty_paths()? } else { Vec::new() };
+    let dirty: Vec<String> = if base == head {
+        git.dirty_paths()?.into_iter().filter(|p| p != baton_config::REPO_FILE).collect()
+    } else {
+        Vec::new()
+    };
     if !dirty.is_empty() && !req.include_dirty {
         return Err(EngineError::DirtyTree { paths: dirty });
     }

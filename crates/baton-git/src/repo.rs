@@ -561,6 +561,42 @@ impl Git {
         self.run(&["merge", "--ff-only", "--quiet", "--no-edit", commit.as_str()]).map(drop)
     }
 
+    /// Moves the checked-out branch `branch_ref` from `old` to `commit` (a compare-and-swap)
+    /// and brings the working tree from the tree of `from` to that of `to` where they differ,
+    /// leaving the rest of it alone; the index becomes `commit`'s tree. So a change made on top
+    /// of uncommitted work lands on the branch while that work stays uncommitted. The caller
+    /// checks that the working tree is `from`'s tree.
+    pub fn advance_keeping_uncommitted(
+        &self,
+        branch_ref: &str,
+        old: &Oid,
+        commit: &Oid,
+        from: &Oid,
+        to: &Oid,
+    ) -> Result<(), GitError> {
+        let changes = self.diff_files(from, to)?;
+        self.update_ref(branch_ref, commit, Some(old))?;
+        let (deleted, written): (Vec<&FileChange>, Vec<&FileChange>) =
+            changes.iter().partition(|c| c.kind == ChangeKind::Deleted);
+        if !written.is_empty() {
+            let mut args = vec!["checkout", to.as_str(), "--"];
+            args.extend(written.iter().map(|c| c.path.as_str()));
+            self.run(&args)?;
+        }
+        for c in deleted {
+            let path = self.dir().join(&c.path);
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(GitError::Io {
+                    context: format!("could not remove {}", path.display()),
+                    source: e,
+                });
+            }
+        }
+        self.run(&["read-tree", commit.as_str()]).map(drop)
+    }
+
     /// git's version as (major, minor).
     pub fn version() -> Result<(u32, u32), GitError> {
         let text = Git::at(".").run(&["version"])?;
