@@ -72,6 +72,8 @@ pub(crate) struct DoctorArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +81,19 @@ pub(crate) struct InitArgs {
     /// Overwrite an existing baton.toml.
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
+}
+
+/// The verification stages, run once on HEAD to see that they can tell candidates apart.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Do not run the verification stages once on HEAD.
+    #[arg(long)]
+    pub(crate) no_check: bool,
+    /// How long each stage may run in that check.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = baton_config::parse_duration)]
+    pub(crate) check_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -19,12 +19,14 @@
 //! level stops agents and stages gracefully and skips what has not started; the second kills.
 //! Work is collected before any workspace is removed.
 
+mod check;
 mod error;
 mod merge;
 mod paths;
 mod recover;
 mod run;
 
+pub use check::{StageCheck, check_stages};
 pub use error::EngineError;
 pub use merge::{MergeRequest, Merged, merge};
 pub use paths::{default_workspace_root, run_workspace_dir};

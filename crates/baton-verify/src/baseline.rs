@@ -45,6 +45,22 @@ pub fn setup_problems(artifacts: &Path, base: &[StageResult], candidates: &[&[St
             _ => {}
         }
         let same_stage = |r: &&StageResult| r.stage == b.stage;
+        // A setup or build stage that fails on the base and on every candidate keeps every
+        // stage after it from running anywhere.
+        if matches!(b.kind, StageKind::Setup | StageKind::Build)
+            && matches!(b.status, StageStatus::Failed { .. } | StageStatus::TimedOut)
+            && candidates.iter().all(|c| c.iter().find(same_stage).is_none_or(|r| !r.status.is_passed()))
+        {
+            problems.push(format!(
+                "{} stage `{}` {} on the base{}, so nothing after it runs{}",
+                b.kind.as_str(),
+                b.stage,
+                b.status,
+                if candidates.is_empty() { "" } else { " and on every candidate" },
+                log()
+            ));
+            continue;
+        }
         let ran = |r: &StageResult| !matches!(r.status, StageStatus::Skipped { .. } | StageStatus::Cancelled);
         if b.kind == StageKind::Test && b.expects_tests && ran(b) {
             let subjects =
@@ -59,8 +75,9 @@ pub fn setup_problems(artifacts: &Path, base: &[StageResult], candidates: &[&[St
                     "passed no test"
                 };
                 problems.push(format!(
-                    "stage `{}` {what} on the base or on any candidate: its tests do not run here{}",
+                    "stage `{}` {what} on the base{}: its tests do not run here{}",
                     b.stage,
+                    if candidates.is_empty() { "" } else { " or on any candidate" },
                     log()
                 ));
                 continue;
@@ -162,6 +179,31 @@ mod tests {
         // A stage skipped everywhere (no related tests) verified nothing, but is not broken.
         let skipped = stage(StageStatus::Skipped { reason: "no related tests".into() }, &[]);
         assert!(setup_problems(dir.path(), &[skipped], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_build_that_fails_everywhere_is_no_evidence_but_one_a_candidate_fixes_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = |status: StageStatus| StageResult {
+            kind: StageKind::Build,
+            stage: "build".into(),
+            expects_tests: false,
+            ..stage(status, &[])
+        };
+        let base = [build(failed(101))];
+        let c1 = [build(failed(101))];
+        let problems = setup_problems(dir.path(), &base, &[&c1]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with("build stage `build` failed (exit 101) on the base and on every candidate"),
+            "{problems:?}"
+        );
+        let c2 = [build(StageStatus::Passed)];
+        assert!(
+            setup_problems(dir.path(), &base, &[&c1, &c2]).is_empty(),
+            "the task may be to fix the build"
+        );
     }
 
     #[test]

@@ -30,7 +30,24 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
         agents.push(json!({"agent": spec, "ok": problem.is_none(), "problem": problem}));
     }
     let any_ready = clis.iter().any(|c| c["ready"] == true);
-    let ok = git.is_some() && agents.iter().all(|a| a["ok"] == true) && (!agents.is_empty() || any_ready);
+    // The verification stages, as `baton run` would use them, once on HEAD.
+    let check = match &repo {
+        Some(repo) if !args.check.no_check && repo.head().is_ok() => {
+            let mut config = config.clone();
+            if config.verify.stages.is_empty() {
+                super::run::detect_stages(repo, "HEAD", &mut config, true);
+            }
+            (!config.verify.stages.is_empty())
+                .then(|| super::check::run(repo, &config, args.check.check_timeout))
+                .transpose()?
+        }
+        _ => None,
+    };
+    let stages_ok = check.as_ref().is_none_or(|c| c.problems.is_empty());
+    let ok = git.is_some()
+        && stages_ok
+        && agents.iter().all(|a| a["ok"] == true)
+        && (!agents.is_empty() || any_ready);
 
     if args.json {
         let doc = json!({
@@ -40,10 +57,20 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
             "repository": repo.as_ref().map(|r| r.root.display().to_string()),
             "clis": clis,
             "agents": agents,
+            "stage_check": check.as_ref().map(super::check::json),
         });
         println!("{doc:#}");
     } else {
-        print_report(&git, &bwrap, repo.as_ref(), &clis, &agents, &config, ok);
+        print_report(&git, &bwrap, repo.as_ref(), &clis, &agents, &config);
+        if let Some(check) = &check {
+            println!();
+            print!("{}", super::check::text(check, args.check.check_timeout));
+        }
+        println!();
+        println!(
+            "{}",
+            if ok { "baton run can work here" } else { "baton run cannot work here yet: see above" }
+        );
     }
     Ok(if ok { ExitCode::Success } else { ExitCode::Failure })
 }
@@ -55,7 +82,6 @@ fn print_report(
     clis: &[Value],
     agents: &[Value],
     config: &Config,
-    ok: bool,
 ) {
     println!("{:<10}{}", "git", git.as_deref().unwrap_or("MISSING: baton needs git on PATH"));
     println!(
@@ -108,8 +134,6 @@ fn print_report(
             }
         }
     }
-    println!();
-    println!("{}", if ok { "baton run can work here" } else { "baton run cannot work here yet: see above" });
 }
 
 fn names(config: &Config) -> String {

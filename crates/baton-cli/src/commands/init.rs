@@ -6,7 +6,7 @@ use crate::error::CliError;
 
 pub(crate) fn run(global: &Global, args: InitArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
-    let path = repo.root.join("baton.toml");
+    let path = repo.root.join(baton_config::REPO_FILE);
     if path.exists() && !args.force {
         return Err(CliError::new(
             ExitCode::Refused,
@@ -18,8 +18,26 @@ pub(crate) fn run(global: &Global, args: InitArgs) -> Result<ExitCode, CliError>
         .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
     if !global.quiet {
         eprintln!("wrote {}", path.display());
+    }
+    // The stages just written, run once: a setup that cannot tell candidates apart is better
+    // found now than after a run.
+    if !args.check.no_check && repo.head().is_ok() {
+        let config = context::config(global, Some(&repo.root))?;
+        if config.verify.stages.is_empty() {
+            eprintln!("no test command recognized: add a [[verify.stage]] that runs your tests");
+        } else {
+            let check = super::check::run(&repo, &config, args.check.check_timeout)?;
+            eprint!("{}", super::check::text(&check, args.check.check_timeout));
+            if !check.problems.is_empty() {
+                eprintln!(
+                    "warning: as written, a run's verification would be no evidence: fix the stages above"
+                );
+            }
+        }
+    }
+    if !global.quiet {
         eprintln!(
-            "next: edit its [[verify.stage]] entries, then `baton run \"your task\" --agent command:YOUR-AGENT`"
+            "next: check its [[verify.stage]] entries, then `baton run \"your task\" --agent command:YOUR-AGENT`"
         );
     }
     Ok(ExitCode::Success)

@@ -1,5 +1,6 @@
 //! One module per command. Each returns the exit code or an error that carries one.
 
+mod check;
 mod clean;
 mod demo;
 mod diff;

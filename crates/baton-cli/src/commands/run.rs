@@ -71,7 +71,7 @@ pub(crate) fn execute(
     })
 }
 
-async fn forward_signals(handle: CancelHandle) {
+pub(crate) async fn forward_signals(handle: CancelHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
         (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
@@ -236,13 +236,13 @@ fn unique(names: &mut std::collections::HashSet<String>, wanted: &str) -> String
 }
 
 /// Without configured stages, guess them from the base commit's files and say so.
-fn detect_stages(repo: &Repo, base_rev: &str, config: &mut Config, quiet: bool) {
+pub(crate) fn detect_stages(repo: &Repo, base_rev: &str, config: &mut Config, quiet: bool) {
     let git = repo.git();
     let detected = baton_config::detect_stages(|f| git.run(&["show", &format!("{base_rev}:{f}")]).ok());
     if detected.is_empty() {
         if !quiet {
             eprintln!(
-                "warning: no [[verify.stage]] in baton.toml and no test command recognized: candidates are ranked on gates and size alone (see `baton init`)"
+                "warning: no [[verify.stage]] in baton.toml and no test command recognized: nothing but the task's examples can tell candidates apart (see `baton init`)"
             );
         }
         return;

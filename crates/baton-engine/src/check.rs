@@ -1,0 +1,89 @@
+//! Running the verification stages once on a commit, before any run: what `baton init` and
+//! `baton doctor` do so that a setup that verifies nothing (a missing runner, tests that do not
+//! load, no per-test results) is found before it costs a run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use baton_config::Config;
+use baton_core::{StageResult, Subject};
+use baton_exec::Cancel;
+use baton_git::{Oid, Repo, Workspace, WorkspaceKind};
+use baton_verify::{Protected, RelatedTests, Split, StageRunner, SubjectContext};
+
+use crate::EngineError;
+
+/// What the stages did on the commit.
+#[derive(Debug)]
+pub struct StageCheck {
+    pub commit: Oid,
+    pub results: Vec<StageResult>,
+    /// Why these results could not be evidence in a run (see `baton_verify::setup_problems`).
+    pub problems: Vec<String>,
+    /// The test files given to `{related_tests}`: a few of those the rules relate to the
+    /// repository's files, since no change exists to relate them to.
+    pub related_tests: Vec<String>,
+    /// Where the stages' logs are.
+    pub logs: PathBuf,
+}
+
+/// How many related test files a check runs: enough to see the runner work, few enough to be
+/// quick.
+const SAMPLE: usize = 3;
+
+/// Runs `config`'s stages once on HEAD in a fresh clone, each stopped after at most `limit`.
+pub async fn check_stages(
+    repo: &Repo,
+    config: &Config,
+    limit: Duration,
+    cancel: Cancel,
+) -> Result<StageCheck, EngineError> {
+    let commit = repo.head()?;
+    let mut verify = config.verify.clone();
+    verify.timeout = verify.timeout.min(limit);
+    for stage in &mut verify.stages {
+        stage.timeout = Some(stage.timeout.unwrap_or(limit).min(limit));
+    }
+    verify.reruns = 0;
+    let runner =
+        StageRunner::new(&verify, &config.run).map_err(EngineError::Config)?.watching_repo(&repo.root);
+    let protected = Protected::new(&verify.protected).map_err(EngineError::Config)?;
+    let related = RelatedTests::new(&verify.related).map_err(EngineError::Config)?;
+    let paths = repo.git().tree_paths(&commit).map_err(EngineError::from_git)?;
+    let mut related_tests =
+        if runner.uses_related_tests() { related.related(&paths, &paths, &protected) } else { Vec::new() };
+    related_tests.sort();
+    related_tests.dedup();
+    related_tests.truncate(SAMPLE);
+
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let logs = repo.common_dir.join("baton").join("checks").join(format!("{stamp}-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).map_err(EngineError::io(&logs))?;
+    let ws_dir = logs.join("workspace");
+    let (r, c, d) = (repo.clone(), commit.clone(), ws_dir.clone());
+    let ws = tokio::task::spawn_blocking(move || {
+        Workspace::create(&r, WorkspaceKind::Clone, &d, &c, "baton/check")
+    })
+    .await
+    .map_err(|e| EngineError::Failed(format!("the check's workspace: {e}")))?
+    .map_err(EngineError::from_git)?;
+    let ctx = SubjectContext {
+        subject: Subject::Base,
+        workspace: ws.tree.clone(),
+        artifacts: logs.clone(),
+        changed_files: Vec::new(),
+        related_tests: related_tests.clone(),
+        base: None,
+        publish: None,
+        split: Split::None,
+    };
+    let results = runner.run(&ctx, cancel, &|_| {}).await;
+    remove_workspace(&ws, &ws_dir);
+    let problems = baton_verify::setup_problems(&logs, &results, &[]);
+    Ok(StageCheck { commit, results, problems, related_tests, logs })
+}
+
+fn remove_workspace(ws: &Workspace, dir: &Path) {
+    let _ = ws.remove();
+    let _ = std::fs::remove_dir_all(dir);
+}
