@@ -138,9 +138,11 @@ pub(crate) struct RunArgs {
     /// every candidate (repeatable). Examples in the task text are probes too.
     #[arg(long = "probe", value_name = "COMMAND")]
     pub(crate) probes: Vec<String>,
-    /// Acceptance tests the agents never see: a directory laid out like the repository, or a
-    /// revision whose changes against the base are the tests. They join verification only.
-    #[arg(long, value_name = "DIR|REV")]
+    /// Acceptance tests the agents never see: a directory laid out like the repository, a
+    /// patch file, or a revision whose changes against the base hold them. Only test files are
+    /// taken (by verify.protected or their names); the run says which, and what it left out.
+    /// They join verification only.
+    #[arg(long, value_name = "DIR|PATCH|REV")]
     pub(crate) hidden_tests: Option<String>,
     /// Print events as JSON, one per line, on stdout.
     #[arg(long)]

@@ -11,6 +11,8 @@ pub(crate) struct RunView {
     pub(crate) stages: Vec<(Subject, StageResult)>,
     /// Each candidate's last reported usage (reports are running totals).
     pub(crate) usage: std::collections::HashMap<baton_core::CandidateId, Usage>,
+    /// The hidden tests the run took: (source, files, left out).
+    pub(crate) hidden_tests: Option<(String, Vec<String>, Vec<String>)>,
 }
 
 /// Model turns, tokens and cost an agent reported.
@@ -26,19 +28,27 @@ impl RunView {
     /// Everything `show` needs of a stored run.
     pub(crate) fn load(store: &baton_store::Store, run: RunRow) -> Result<RunView, baton_store::StoreError> {
         let mut usage = std::collections::HashMap::new();
+        let mut hidden_tests = None;
         for event in store.events(&run.id)? {
-            if let baton_core::RunEvent::AgentActivity {
-                candidate,
-                activity: baton_core::AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd },
-            } = event
-            {
-                usage.insert(candidate, Usage { turns, input_tokens, output_tokens, cost_usd });
+            match event {
+                baton_core::RunEvent::AgentActivity {
+                    candidate,
+                    activity:
+                        baton_core::AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd },
+                } => {
+                    usage.insert(candidate, Usage { turns, input_tokens, output_tokens, cost_usd });
+                }
+                baton_core::RunEvent::HiddenTests { source, files, left_out } => {
+                    hidden_tests = Some((source, files, left_out));
+                }
+                _ => {}
             }
         }
         Ok(RunView {
             candidates: store.candidates(&run.id)?,
             stages: store.stage_results(&run.id)?,
             usage,
+            hidden_tests,
             run,
         })
     }
@@ -100,6 +110,11 @@ pub(crate) fn text(v: &RunView) -> String {
     ));
     if let Some(base_summary) = base_summary(&v.stages) {
         out.push_str(&format!("  baseline: {base_summary}\n"));
+    }
+    if let Some((source, files, left_out)) = &v.hidden_tests {
+        for line in crate::report::hidden_tests_text(source, files, left_out).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
     }
     out.push('\n');
 
@@ -383,6 +398,9 @@ pub(crate) fn json(v: &RunView) -> Value {
         "pinned": r.scoreboard.as_ref().map(|b| &b.pinned),
         "setup_problems": r.scoreboard.as_ref().map(|b| &b.setup_problems),
         "verifications": v.verifications(),
+        "hidden_tests": v.hidden_tests.as_ref().map(|(source, files, left_out)| json!({
+            "source": source, "files": files, "left_out": left_out,
+        })),
         "matrix": r.scoreboard.as_ref().map(|b| serde_json::to_value(&b.matrix).unwrap_or(Value::Null)),
         "merged_commit": r.merged_commit,
         "candidates": candidates,

@@ -184,6 +184,9 @@ impl LineReporter {
                     eprintln!("warning: {message}");
                 }
             }
+            RunEvent::HiddenTests { source, files, left_out } => {
+                self.line(hidden_tests_text(source, files, left_out));
+            }
             RunEvent::Cancelling { force } => {
                 let text = if *force {
                     "stopping now: killing every process".to_owned()
@@ -212,6 +215,33 @@ impl LineReporter {
 }
 
 /// `test passed: 12 tests, 11 passing, 1 failing (2.1s)`.
+/// What a run took as hidden tests, and what it left out of their source.
+pub(crate) fn hidden_tests_text(source: &str, files: &[String], left_out: &[String]) -> String {
+    let list = |v: &[String]| {
+        let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
+        match v.len().saturating_sub(8) {
+            0 => shown.join(", "),
+            more => format!("{} and {more} more", shown.join(", ")),
+        }
+    };
+    let mut s = format!(
+        "hidden tests from {source}: {} {} ({}), added to every subject only to verify it",
+        files.len(),
+        plural(files.len(), "file", "files"),
+        list(files)
+    );
+    if !left_out.is_empty() {
+        s.push_str(&format!(
+            "\nwarning: left out {} {} that {} not tests (a fix among them would reach every candidate): {}",
+            left_out.len(),
+            plural(left_out.len(), "file", "files"),
+            plural(left_out.len(), "is", "are"),
+            list(left_out)
+        ));
+    }
+    s
+}
+
 pub(crate) fn stage_summary(r: &StageResult) -> String {
     let mut s = format!("{} {}", r.stage, r.status);
     if !r.tests.is_empty() {

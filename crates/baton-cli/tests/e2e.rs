@@ -878,13 +878,63 @@ fn hidden_tests_judge_candidates_but_no_agent_can_find_them() {
     assert!(!env.repo.git_ok(&["cat-file", "-e", &format!("{searched}:tests/hidden.sh")]));
     assert!(!env.repo.file("tests/hidden.sh").exists());
 
+    assert_eq!(show["hidden_tests"]["files"], serde_json::json!(["tests/hidden.sh"]), "{show:#}");
+    assert!(stderr(&out).contains("hidden tests from "), "{}", text(&out));
+
     let out = env.baton(&["run", "fix add", "--agent", &fix, "--hidden-tests", "no-such-dir-or-rev"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        stderr(&out).contains("hidden tests `no-such-dir-or-rev`: there is no such directory"),
+        stderr(&out).contains("hidden tests `no-such-dir-or-rev`: there is no such directory or file"),
         "{}",
         text(&out)
     );
+}
+
+/// Hidden tests from a revision or a patch file take only the tests: the fix beside them in the
+/// same commit or patch would otherwise reach every candidate. What was taken and what was left
+/// out is said in the run, in `show` and in `show --json`.
+#[test]
+fn hidden_tests_from_a_revision_or_a_patch_take_only_the_tests() {
+    let env = Env::new();
+    env.repo.write(
+        "baton.toml",
+        "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"test\"\nrun = \"for t in tests/*.sh; do sh $t; done\"\nparser = \"tap\"\n",
+    );
+    env.repo.commit_all("run every test script");
+    let main = env.repo.head();
+    let hidden_test = "#!/bin/sh\n. ./src/calc.sh\necho 1..1\nif [ \"$(add 10 20)\" = 30 ]; then echo 'ok 1 - adds_big'; else echo 'not ok 1 - adds_big'; fi\n";
+    // The maintainers' commit: the fix and its test.
+    env.repo.git(&["checkout", "--quiet", "-b", "upstream"]);
+    env.repo.write("src/calc.sh", "add() { echo $(( $1 + $2 )); }\n");
+    env.repo.write("tests/hidden.sh", hidden_test);
+    env.repo.commit_all("fix add, with a test");
+    let patch = env.home.path().join("upstream.diff");
+    std::fs::write(&patch, env.repo.git(&["diff", &main, "HEAD"])).unwrap();
+    env.repo.git(&["checkout", "--quiet", "main"]);
+    let idle = env.agent("idle", "#!/bin/sh\necho 'sub() { echo $(( $1 - $2 )); }' >> src/calc.sh\n");
+    for source in ["upstream", patch.to_str().unwrap()] {
+        let out = env.baton(&["run", "fix add", "--agent", &idle, "--hidden-tests", source]);
+        assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("hidden tests from {source}: 1 file (tests/hidden.sh)")), "{err}");
+        assert!(err.contains("warning: left out 1 file that is not tests (a fix among them would reach every candidate): src/calc.sh"), "{err}");
+        let show = env.show();
+        assert_eq!(show["hidden_tests"]["left_out"], serde_json::json!(["src/calc.sh"]), "{show:#}");
+        // Had the fix come along, the idle candidate would pass the hidden test.
+        let idle_c = candidate(&show, "idle");
+        assert_eq!(idle_c["evidence"]["fixed"], serde_json::json!([]), "{show:#}");
+        let shown = text(&env.baton(&["show"]));
+        assert!(shown.contains("hidden tests from"), "{shown}");
+    }
+    // A patch that does not apply to the base is refused, saying so.
+    let stale = env.home.path().join("stale.diff");
+    std::fs::write(&stale, "--- a/src/calc.sh\n+++ b/src/calc.sh\n@@ -1 +1 @@\n-nothing like this\n+x\n")
+        .unwrap();
+    let before = env.repo.all_refs();
+    let out = env.baton(&["run", "fix add", "--agent", &idle, "--hidden-tests", stale.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("the patch does not apply to the base"), "{}", text(&out));
+    assert_eq!(env.repo.all_refs(), before, "a refused run changes nothing");
 }
 
 #[test]

@@ -165,6 +165,14 @@ pub enum RunEvent {
     Warning {
         message: String,
     },
+    /// The acceptance tests the agents never see, as the run takes them: `files` join every
+    /// subject's verification; `left_out` are files the source holds that are not tests (a
+    /// revision's or a patch's changes to the code), which would hand every candidate the fix.
+    HiddenTests {
+        source: String,
+        files: Vec<String>,
+        left_out: Vec<String>,
+    },
     /// The user asked to stop; `force` is true after the second request.
     Cancelling {
         force: bool,

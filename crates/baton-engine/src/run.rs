@@ -47,9 +47,19 @@ pub struct RunRequest {
 
 /// Where hidden tests come from, checked before the run starts.
 #[derive(Debug, Clone)]
-enum HiddenTests {
+enum HiddenSource {
     Dir(PathBuf),
     Rev(Oid),
+    Patch(PathBuf),
+}
+
+/// The hidden tests of a run: where from, and which of the files there are taken (tests only:
+/// a revision or a patch that also changes the code under test would hand every candidate the
+/// fix).
+#[derive(Debug, Clone)]
+struct HiddenTests {
+    source: HiddenSource,
+    files: Vec<String>,
 }
 
 /// How a run ended.
@@ -139,25 +149,13 @@ pub async fn run(
     if strategies.is_empty() {
         strategies.push(("default".into(), String::new()));
     }
-    let hidden = match req.hidden_tests.as_deref().filter(|h| !h.is_empty()).or_else(|| {
+    let hidden_spec = req.hidden_tests.as_deref().filter(|h| !h.is_empty()).or_else(|| {
         let h = &req.config.verify.hidden_tests;
         (!h.is_empty()).then_some(h.as_str())
-    }) {
+    });
+    let hidden = match hidden_spec {
         None => None,
-        Some(h) => {
-            let dir = repo.root.join(h);
-            if Path::new(h).is_absolute() && Path::new(h).is_dir() {
-                Some(HiddenTests::Dir(PathBuf::from(h)))
-            } else if dir.is_dir() {
-                Some(HiddenTests::Dir(dir))
-            } else if let Some(rev) = git.try_resolve(h)? {
-                Some(HiddenTests::Rev(rev))
-            } else {
-                return Err(EngineError::BadInput(format!(
-                    "hidden tests `{h}`: there is no such directory, and it names no commit"
-                )));
-            }
-        }
+        Some(h) => Some(resolve_hidden_tests(&repo, &base, h, &protected)?),
     };
     let mut probes: Vec<Probe> = req
         .config
@@ -250,6 +248,13 @@ pub async fn run(
             })
             .collect(),
     });
+    if let (Some(h), Some(spec)) = (&hidden, hidden_spec) {
+        emitter.emit(RunEvent::HiddenTests {
+            source: spec.to_owned(),
+            files: h.0.files.clone(),
+            left_out: h.1.clone(),
+        });
+    }
     if !dirty.is_empty() {
         emitter.emit(RunEvent::Warning {
             message: format!(
@@ -270,7 +275,7 @@ pub async fn run(
         emitter: emitter.clone(),
         cancel: cancel.clone(),
         jobs: req.jobs.max(1),
-        hidden,
+        hidden: hidden.map(|(h, _)| h),
         probes: ProbeRunner {
             packages: packages.clone(),
             imports: python_imports(&git, &base, &probes, &packages)?,
@@ -393,23 +398,27 @@ impl RunContext {
         // then the hidden tests laid over it. The hidden tests become objects in the repository
         // only now, after every agent has finished.
         let git = self.repo.git();
+        // `hidden`: the commit the tests come from, the base with them laid over it, and their
+        // paths.
         let hidden = match &self.hidden {
             None => None,
             Some(h) => {
-                let commit = match h {
-                    HiddenTests::Rev(rev) => rev.clone(),
-                    HiddenTests::Dir(dir) => git
+                let source = match &h.source {
+                    HiddenSource::Rev(rev) => rev.clone(),
+                    HiddenSource::Dir(dir) => git
                         .commit_directory_over(&self.base, dir, "baton: hidden tests", &self.artifacts)
                         .map_err(EngineError::from_git)?,
+                    HiddenSource::Patch(patch) => git
+                        .commit_patch_over(&self.base, patch, "baton: hidden tests", &self.artifacts)
+                        .map_err(EngineError::from_git)?,
                 };
-                let paths: Vec<String> = git
-                    .diff_files(&self.base, &commit)
-                    .map_err(EngineError::from_git)?
-                    .into_iter()
-                    .filter(|f| f.kind != baton_git::ChangeKind::Deleted)
-                    .map(|f| f.path)
-                    .collect();
-                Some((commit, paths))
+                let tree = git
+                    .tree_with_paths_from(&self.base, &source, &h.files, &self.artifacts)
+                    .map_err(EngineError::from_git)?;
+                let with_tests = git
+                    .commit_tree(&tree, &[&self.base], "baton: the base with the hidden tests", None)
+                    .map_err(EngineError::from_git)?;
+                Some((source, with_tests, h.files.clone()))
             }
         };
         let mut evidence_trees: HashMap<usize, (Oid, Vec<String>)> = HashMap::new();
@@ -453,7 +462,7 @@ impl RunContext {
                 .map_err(EngineError::from_git)?;
             evidence_trees.insert(i, (tree.clone(), protected_changed));
             let tree = match &hidden {
-                Some((h, paths)) => git
+                Some((h, _, paths)) => git
                     .tree_with_paths_from(&tree, h, paths, &self.artifacts)
                     .map_err(EngineError::from_git)?,
                 None => tree,
@@ -492,7 +501,7 @@ impl RunContext {
         let mut results: HashMap<Subject, Verification> = HashMap::new();
         let verifications = targets.len();
         if verifies && !targets.is_empty() {
-            let base_commit = hidden.as_ref().map(|(h, _)| h.clone()).unwrap_or_else(|| self.base.clone());
+            let base_commit = hidden.as_ref().map(|(_, b, _)| b.clone()).unwrap_or_else(|| self.base.clone());
             let base_paths = git.tree_paths(&base_commit).map_err(EngineError::from_git)?;
             let base_set: BTreeSet<&str> = base_paths.iter().map(String::as_str).collect();
             let mut base_changed = BTreeSet::new();
@@ -517,11 +526,10 @@ impl RunContext {
             // Every subject runs the tests related to the union of all candidates' changes (and
             // the hidden tests, which relate to every candidate), so that results compare test
             // by test across all of them, within `verify.related_budget` (see `Split`).
-            if let Some((_, paths)) = &hidden {
-                let tests = paths.iter().filter(|p| protected.is_protected(p) || looks_like_test(p));
-                base_related.extend(tests.clone().cloned());
+            if let Some((_, _, paths)) = &hidden {
+                base_related.extend(paths.iter().cloned());
                 for own in &mut own_related {
-                    own.extend(tests.clone().cloned());
+                    own.extend(paths.iter().cloned());
                 }
             }
             let union: Vec<String> = base_related.iter().cloned().collect();
@@ -575,7 +583,7 @@ impl RunContext {
                         subject: Subject::Base,
                         ws: ws.clone(),
                         // A fresh checkout of the base, unless hidden tests are laid over it.
-                        commit: hidden.as_ref().map(|(h, _)| h.clone()),
+                        commit: hidden.as_ref().map(|(_, b, _)| b.clone()),
                         changed: base_changed.into_iter().collect(),
                         related: base_related.into_iter().collect(),
                         split: if parts.is_empty() { Split::None } else { Split::Base { parts } },
@@ -588,7 +596,7 @@ impl RunContext {
         }
         let matrix = if self.config.verify.matrix && !runner.is_empty() && !targets.is_empty() {
             let base_job = base_ws.as_ref().map(|ws| {
-                (ws.clone(), hidden.as_ref().map(|(h, _)| h.clone()).unwrap_or_else(|| self.base.clone()))
+                (ws.clone(), hidden.as_ref().map(|(_, b, _)| b.clone()).unwrap_or_else(|| self.base.clone()))
             });
             // Only the tests the candidates added count: names the base's own run did not have.
             let known: std::collections::HashSet<String> = results
@@ -1230,6 +1238,83 @@ fn script_authors(probe: &Probe) -> Vec<CandidateId> {
         }
         ProbeKind::Command { .. } | ProbeKind::Script { .. } | ProbeKind::Session { .. } => Vec::new(),
     }
+}
+
+/// Finds the hidden tests `spec` names (a directory, a patch file, or a revision whose changes
+/// against the base hold them) and the test files among what it holds; the rest are returned
+/// to be reported as left out. Nothing is written: the tests become objects only after the
+/// agents finished.
+fn resolve_hidden_tests(
+    repo: &Repo,
+    base: &Oid,
+    spec: &str,
+    protected: &Protected,
+) -> Result<(HiddenTests, Vec<String>), EngineError> {
+    let git = repo.git();
+    let path = if Path::new(spec).is_absolute() { PathBuf::from(spec) } else { repo.root.join(spec) };
+    let bad = |why: String| EngineError::BadInput(format!("hidden tests `{spec}`: {why}"));
+    let (source, all) = if path.is_dir() {
+        let files = files_under(&path).map_err(|e| bad(format!("cannot read the directory: {e}")))?;
+        (HiddenSource::Dir(path), files)
+    } else if path.is_file() {
+        let files = git.patch_paths(base, &path, &std::env::temp_dir()).map_err(|e| match e {
+            baton_git::GitError::Failed { stderr, .. } => {
+                bad(format!("the patch does not apply to the base {}: {}", base.short(), stderr.trim()))
+            }
+            other => EngineError::from_git(other),
+        })?;
+        (HiddenSource::Patch(path), files)
+    } else if let Some(rev) = git.try_resolve(spec)? {
+        let files = git
+            .diff_files(base, &rev)
+            .map_err(EngineError::from_git)?
+            .into_iter()
+            .filter(|f| f.kind != baton_git::ChangeKind::Deleted)
+            .map(|f| f.path)
+            .collect();
+        (HiddenSource::Rev(rev), files)
+    } else {
+        return Err(bad("there is no such directory or file, and it names no commit".into()));
+    };
+    let (files, left_out): (Vec<String>, Vec<String>) =
+        all.into_iter().partition(|p| protected.is_protected(p) || looks_like_test(p));
+    if files.is_empty() {
+        return Err(bad(if left_out.is_empty() {
+            "it holds no file".into()
+        } else {
+            format!(
+                "none of the {} {} it holds is a test, by verify.protected or by its name: {}",
+                left_out.len(),
+                baton_core::plural(left_out.len(), "file", "files"),
+                left_out.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            )
+        }));
+    }
+    Ok((HiddenTests { source, files }, left_out))
+}
+
+/// The files under `dir`, as paths relative to it with `/` between parts (a `.git` inside is
+/// skipped).
+fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == ".git" {
+                continue;
+            }
+            let child = rel.join(&name);
+            if entry.file_type()?.is_dir() {
+                stack.push(child);
+            } else {
+                out.push(child.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Whether a path looks like a test file by its name or its directory.

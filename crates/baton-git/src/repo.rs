@@ -322,6 +322,53 @@ impl Git {
         result
     }
 
+    /// The files a patch file changes (`git apply --numstat`), checking that it applies to
+    /// `base` without writing anything: an error with git's words when it does not.
+    pub fn patch_paths(&self, base: &Oid, patch: &Path, scratch: &Path) -> Result<Vec<String>, GitError> {
+        let index = scratch.join(format!("patch-check-{}.index", std::process::id()));
+        let index_str = index.to_string_lossy().into_owned();
+        let env = [("GIT_INDEX_FILE", index_str.as_str())];
+        let patch_str = patch.to_string_lossy().into_owned();
+        let result = (|| {
+            self.output_with(&["read-tree", base.as_str()], &env, None)?;
+            self.output_with(&["apply", "--cached", "--check", &patch_str], &env, None)?;
+            let out = self.output_with(&["apply", "--numstat", "-z", &patch_str], &env, None)?;
+            // "added\tdeleted\tpath\0" per file
+            Ok(out
+                .split(|&b| b == 0)
+                .filter_map(|rec| {
+                    let rec = String::from_utf8_lossy(rec);
+                    rec.splitn(3, '\t').nth(2).map(str::to_owned)
+                })
+                .filter(|p| !p.is_empty())
+                .collect())
+        })();
+        let _ = std::fs::remove_file(&index);
+        result
+    }
+
+    /// Applies a patch file to `parent` through a temporary index and commits the result;
+    /// `parent`'s other files stay as they are. Returns the commit.
+    pub fn commit_patch_over(
+        &self,
+        parent: &Oid,
+        patch: &Path,
+        message: &str,
+        scratch: &Path,
+    ) -> Result<Oid, GitError> {
+        let index = scratch.join(format!("patch-{}.index", std::process::id()));
+        let index_str = index.to_string_lossy().into_owned();
+        let env = [("GIT_INDEX_FILE", index_str.as_str())];
+        let patch_str = patch.to_string_lossy().into_owned();
+        let result = (|| {
+            self.output_with(&["read-tree", parent.as_str()], &env, None)?;
+            self.output_with(&["apply", "--cached", &patch_str], &env, None)?;
+            self.run_oid(&["write-tree"], &env, None)
+        })();
+        let _ = std::fs::remove_file(&index);
+        self.commit_tree(&result?, &[parent], message, None)
+    }
+
     /// Writes a commit of `tree` with `parents`. `author` is `(name, email)`; baton's own
     /// identity when `None`.
     pub fn commit_tree(

@@ -288,6 +288,7 @@ impl Store {
             | RunEvent::Verified { .. }
             | RunEvent::ProbesRun { .. }
             | RunEvent::Warning { .. }
+            | RunEvent::HiddenTests { .. }
             | RunEvent::Cancelling { .. } => {}
         }
         tx.commit()?;
