@@ -1167,3 +1167,107 @@ fn path_with_cargo() -> std::ffi::OsString {
     )
     .unwrap()
 }
+
+/// A setup that verifies nothing names no winner, says why, and points at the log: a runner
+/// that is missing, test modules that fail to load on every side, tests that import the
+/// user's checkout instead of the workspace (an editable install).
+#[test]
+fn a_setup_that_verifies_nothing_names_no_winner() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "missing runner",
+            "[[verify.stage]]\nname = \"test\"\nrun = \"no-such-runner tests\"\nparser = \"tap\"\n".into(),
+            "stage `test` exited 127 on the base",
+        ),
+        (
+            "collection errors",
+            // What pytest prints when no test module imports: here on every side.
+            "[[verify.stage]]\nname = \"test\"\nrun = '''printf 'ERROR tests/test_calc.py - ModuleNotFoundError: No module named calc\\n'; exit 2'''\nparser = \"pytest\"\n".into(),
+            "stage `test` passed no test on the base or on any candidate",
+        ),
+    ];
+    for (what, config, expected) in cases {
+        let env = Env::new();
+        env.repo.write("baton.toml", &config);
+        env.repo.commit_all(what);
+        let out = env.baton(&["run", "fix add", "--agent", &env.agent("fix", FIX)]);
+        assert_eq!(out.status.code(), Some(4), "{what}: {}", text(&out));
+        let show = env.show();
+        let problems = show["setup_problems"].to_string();
+        assert!(problems.contains(expected), "{what}: {problems}");
+        assert!(problems.contains("verify-test.log"), "{what}: the log is named: {problems}");
+        assert!(text(&env.baton(&["show"])).contains("setup: "), "{what}");
+    }
+}
+
+/// Tests that import the user's checkout (an editable install does that through a path entry)
+/// see none of the candidates' changes: the run says so and names no winner.
+#[test]
+fn tests_that_read_the_users_checkout_name_no_winner() {
+    let env = Env::new();
+    env.repo.write("src/calc.py", "def add(a, b):\n    return a - b\n");
+    env.repo.write(
+        "tests/test_calc.py",
+        "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_add_zero(self):\n        self.assertEqual(add(4, 0), 4)\n",
+    );
+    let main_checkout = env.repo.path().join("src");
+    env.repo.write(
+        "baton.toml",
+        &format!(
+            "[[verify.stage]]\nname = \"test\"\nrun = \"PYTHONPATH={} python3 -m unittest -v tests.test_calc\"\nparser = \"unittest\"\n",
+            main_checkout.display()
+        ),
+    );
+    env.repo.commit_all("a python project tested through the main checkout");
+    let fix = env.agent("fix", "#!/bin/sh\nsed -i 's/a - b/a + b/' src/calc.py\n");
+    let out = env.baton(&["run", "fix add", "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        stdout_of(&out).contains("every candidate's tests and examples gave the base's results"),
+        "{}",
+        text(&out)
+    );
+    // The check before any run finds out why: emptying the sources changes nothing.
+    let out = env.baton(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = doc["stage_check"]["problems"].to_string();
+    assert!(
+        problems.contains("gave the same results with the project's 2 source files emptied"),
+        "{problems}"
+    );
+    // Where the tests do read the workspace, the check is satisfied.
+    env.repo.write(
+        "baton.toml",
+        "[[verify.stage]]\nname = \"test\"\nrun = \"PYTHONPATH=src python3 -m unittest -v tests.test_calc\"\nparser = \"unittest\"\n",
+    );
+    let out = env.baton(&["doctor", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["stage_check"]["problems"], serde_json::json!([]), "{doc:#}");
+}
+
+/// A change of whitespace only is no change: out on the gate, however the rest goes.
+#[test]
+fn a_whitespace_only_change_is_no_change() {
+    let env = Env::new();
+    let spaces =
+        env.agent("spaces", "#!/bin/sh\nsed -i 's/$/   /' src/calc.sh\nprintf '\\n\\n' >> src/calc.sh\n");
+    let out = env.baton(&["run", "fix add", "--agent", &spaces, "--agent", &env.agent("fix", FIX)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let show = env.show();
+    assert_eq!(show["winner"], candidate(&show, "fix")["id"]);
+    let gates = candidate(&show, "spaces")["gates"].to_string();
+    assert!(gates.contains("it changed only whitespace, comments or layout"), "{gates}");
+    // Alone, it is no winner.
+    let out = env.baton(&["run", "fix add", "--agent", &spaces]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        stdout_of(&out).contains("no candidate passed the gates (1 failed \"changed something\")"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

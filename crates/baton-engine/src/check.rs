@@ -9,7 +9,7 @@ use baton_config::Config;
 use baton_core::{StageResult, Subject};
 use baton_exec::Cancel;
 use baton_git::{Oid, Repo, Workspace, WorkspaceKind};
-use baton_verify::{Protected, RelatedTests, Split, StageRunner, SubjectContext};
+use baton_verify::{Protected, RelatedTests, Split, StageRunner, SubjectContext, looks_like_test};
 
 use crate::EngineError;
 
@@ -77,10 +77,62 @@ pub async fn check_stages(
         publish: None,
         split: Split::None,
     };
-    let results = runner.run(&ctx, cancel, &|_| {}).await;
+    let results = runner.run(&ctx, cancel.clone(), &|_| {}).await;
+    let mut problems = baton_verify::setup_problems(&logs, &results, &[]);
+    // Tests that do not read the workspace (an editable install of the user's checkout, an
+    // absolute path) give the same results whatever a candidate changes. Emptying the
+    // project's source files in the workspace must change something.
+    if problems.is_empty() && results.iter().any(|r| r.kind == baton_core::StageKind::Test) {
+        let sources: Vec<&String> = paths
+            .iter()
+            .filter(|p| is_source(p) && !protected.is_protected(p) && !looks_like_test(p))
+            .collect();
+        for p in &sources {
+            let _ = std::fs::write(ws.tree.join(p), "");
+        }
+        if !sources.is_empty() {
+            let emptied = runner
+                .run(&SubjectContext { artifacts: logs.join("emptied"), ..ctx.clone() }, cancel, &|_| {})
+                .await;
+            if same_test_results(&results, &emptied) {
+                problems.push(format!(
+                    "the test stages gave the same results with the project's {} source {} emptied in the workspace: \
+                     they do not read the workspace (an editable install of your checkout, or an absolute path in a \
+                     command?), so they cannot see what candidates change",
+                    sources.len(),
+                    baton_core::plural(sources.len(), "file", "files")
+                ));
+            }
+        }
+    }
     remove_workspace(&ws, &ws_dir);
-    let problems = baton_verify::setup_problems(&logs, &results, &[]);
     Ok(StageCheck { commit, results, problems, related_tests, logs })
+}
+
+/// Source files by their extension: what an emptied copy of must change a test's result.
+fn is_source(path: &str) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "py", "rs", "go", "js", "jsx", "mjs", "cjs", "ts", "tsx", "rb", "java", "kt", "scala", "c", "cc",
+        "cpp", "h", "hpp", "cs", "php", "swift", "sh",
+    ];
+    path.rsplit_once('.').is_some_and(|(_, ext)| EXTENSIONS.contains(&ext))
+}
+
+/// Whether every test stage ended the same way, with the same tests and verdicts.
+fn same_test_results(a: &[StageResult], b: &[StageResult]) -> bool {
+    let tests = |r: &[StageResult]| {
+        r.iter().filter(|s| s.kind == baton_core::StageKind::Test).map(outcome).collect::<Vec<_>>()
+    };
+    let (ta, tb) = (tests(a), tests(b));
+    ta == tb
+}
+
+/// How a stage ended: its status and each test's verdict, in name order.
+fn outcome(s: &StageResult) -> (String, Vec<(String, baton_core::TestStatus)>) {
+    let mut tests: Vec<(String, baton_core::TestStatus)> =
+        s.tests.iter().map(|t| (t.name.clone(), t.status)).collect();
+    tests.sort();
+    (format!("{}: {}", s.stage, s.status), tests)
 }
 
 fn remove_workspace(ws: &Workspace, dir: &Path) {

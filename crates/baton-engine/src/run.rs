@@ -15,7 +15,7 @@ use baton_rank::CandidateEvidence;
 use baton_store::Store;
 use baton_verify::{
     BaseResults, Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, Split, StageRunner, SubjectContext,
-    extract_probes,
+    extract_probes, looks_like_test,
 };
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -1315,18 +1315,6 @@ fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Whether a path looks like a test file by its name or its directory.
-fn looks_like_test(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    path.split('/').any(|c| matches!(c, "tests" | "test" | "__tests__" | "spec" | "testing"))
-        || name.starts_with("test_")
-        || name.starts_with("test.")
-        || name == "tests.py"
-        || name.contains("_test.")
-        || name.contains(".test.")
-        || name.contains(".spec.")
 }
 
 /// Awaits futures concurrently on the current task (they borrow from it, so they cannot be

@@ -613,3 +613,83 @@ fn a_probe_that_timed_out_counts_for_nothing() {
     assert!(board.candidates.iter().all(|c| c.probe_changed == 0 && c.probe_fixed == 0));
     assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }
+
+/// A candidate out on a gate is no voice: not for the consensus that a test is pinned. Two
+/// candidates of one agent are one voice too.
+#[test]
+fn votes_from_the_disqualified_do_not_make_a_test_pinned() {
+    use TestChange::*;
+    let ctx = ProbeContext {
+        names: vec!["example 1".into()],
+        shown: vec![vec![Some("ok".into())]],
+        authors: vec![],
+        base: vec![probe(&["fails"])],
+    };
+    let mut fix = cand(1, 5, vec![test_stage(&[("test_old_message", Broken)], false)]);
+    fix.probes = vec![probe(&["ok"])];
+    let mut cheat = cand(2, 6, vec![test_stage(&[("test_old_message", Broken)], false)]);
+    cheat.probes = vec![probe(&["ok"])];
+    cheat.tamper = vec!["tests/test_m.py:3: skips or expects failure of a test (@pytest.mark.skip)".into()];
+    let idle = cand(3, 2, vec![test_stage(&[], true)]);
+    let board = rank(&run(), &ctx, &[], &[fix.clone(), cheat.clone(), idle.clone()], &[]);
+    assert!(board.pinned.is_empty(), "{:?}", board.pinned);
+    assert!(board.decision.winner().is_none(), "the fix breaks a test no other eligible change breaks");
+    // Without the tamper flag, the same two changes are two voices of two agents.
+    cheat.tamper.clear();
+    let board = rank(&run(), &ctx, &[], &[fix, cheat, idle], &[]);
+    assert_eq!(board.pinned.len(), 1);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
+}
+
+/// A test stage without per-test results counts as one test: failing on the base and passing
+/// on a candidate is a test it fixes, the strongest evidence there is.
+#[test]
+fn an_exit_code_test_stage_that_starts_passing_is_a_fixed_test() {
+    let stage = |candidate: StageStatus| StageComparison {
+        stage: "check".into(),
+        kind: StageKind::Test,
+        base: Some(StageStatus::Failed { exit_code: Some(1), signal: None }),
+        candidate,
+        tests: vec![],
+        still_passing: 0,
+        parsed: false,
+        new_findings: vec![],
+        metric: None,
+        metric_worse: false,
+    };
+    let passes = cand(1, 9, vec![stage(StageStatus::Passed)]);
+    let fails = cand(2, 1, vec![stage(StageStatus::Failed { exit_code: Some(1), signal: None })]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[fails, passes], &[]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"));
+    assert_eq!(board.candidates[0].positive, ["stage `check` passes, where it fails on the base"]);
+    assert_eq!(
+        board.decided_by,
+        Some(baton_core::DecidedBy { evidence: "tests".into(), confidence: baton_core::Confidence::High })
+    );
+}
+
+/// Whitespace, comments and layout are no change; setup problems mean no winner whatever the
+/// evidence says.
+#[test]
+fn a_layout_only_change_is_out_and_a_setup_problem_names_no_winner() {
+    use TestChange::*;
+    let mut layout = cand(1, 1, vec![test_stage(&[("t", Fixed)], true)]);
+    layout.layout_only = true;
+    let fix = cand(2, 3, vec![test_stage(&[("t", Fixed)], true)]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[layout.clone(), fix.clone()], &[]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"));
+    let out = board.candidates.iter().find(|c| c.id.as_str() == "c1").unwrap();
+    assert_eq!(
+        out.explanation[0],
+        "not eligible, failed \"changed something\": it changed only whitespace, comments or layout"
+    );
+
+    let problem = "stage `test` exited 127 on the base: a command it runs was not found".to_owned();
+    let board = rank(&run(), &ProbeContext::default(), &[], &[fix], std::slice::from_ref(&problem));
+    assert!(
+        matches!(&board.decision, Decision::NoWinner { reason } if reason.contains(&problem)),
+        "{:?}",
+        board.decision
+    );
+    assert_eq!(board.setup_problems, [problem]);
+}

@@ -61,6 +61,19 @@ pub fn setup_problems(artifacts: &Path, base: &[StageResult], candidates: &[&[St
             ));
             continue;
         }
+        // Tests that read the user's checkout explain every other symptom: say that first.
+        let foreign = std::iter::once(b)
+            .chain(candidates.iter().flat_map(|c| c.iter().find(same_stage)))
+            .find_map(|r| r.foreign_paths.first());
+        if let Some(path) = foreign {
+            problems.push(format!(
+                "stage `{}` reads files of your repository, not the workspace's (its output names {path}): \
+                 an editable install or an absolute path in its command makes it test your checkout, \
+                 whatever the candidates changed",
+                b.stage
+            ));
+            continue;
+        }
         let ran = |r: &StageResult| !matches!(r.status, StageStatus::Skipped { .. } | StageStatus::Cancelled);
         if b.kind == StageKind::Test && b.expects_tests && ran(b) {
             let subjects =
@@ -82,17 +95,6 @@ pub fn setup_problems(artifacts: &Path, base: &[StageResult], candidates: &[&[St
                 ));
                 continue;
             }
-        }
-        let foreign = std::iter::once(b)
-            .chain(candidates.iter().flat_map(|c| c.iter().find(same_stage)))
-            .find_map(|r| r.foreign_paths.first());
-        if let Some(path) = foreign {
-            problems.push(format!(
-                "stage `{}` reads files of your repository, not the workspace's (its output names {path}): \
-                 an editable install or an absolute path in its command makes it test your checkout, \
-                 whatever the candidates changed",
-                b.stage
-            ));
         }
     }
     problems

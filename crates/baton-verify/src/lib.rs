@@ -22,7 +22,7 @@ pub use probes::{
     Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, extract_probes, is_script_path,
     normalize, python_packages, used_names,
 };
-pub use protect::Protected;
+pub use protect::{Protected, looks_like_test};
 pub use related::{RelatedTests, present_in, related_parts};
 pub use stages::{BaseResults, BaseResultsSender, Split, StageRunner, SubjectContext};
 pub use tamper::{TamperFlag, expectation_edits, tamper_flags};

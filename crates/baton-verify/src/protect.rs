@@ -40,6 +40,18 @@ impl Protected {
     }
 }
 
+/// Whether a path looks like a test file by its name or its directory.
+pub fn looks_like_test(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    path.split('/').any(|c| matches!(c, "tests" | "test" | "__tests__" | "spec" | "testing"))
+        || name.starts_with("test_")
+        || name.starts_with("test.")
+        || name == "tests.py"
+        || name.contains("_test.")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
