@@ -221,8 +221,8 @@ pub struct PinnedTests {
 pub struct DecidedBy {
     /// The kind of evidence: `tests` (tests that fail on the base, from the repository, the
     /// hidden tests or another candidate), `examples` (outputs the task shows, crashes gone),
-    /// `failures` (what the others break or raise), `size` (among changes with the same
-    /// evidence), `gates` (the only change left).
+    /// `failures` (what the others break or raise), `own_tests` (its agent's own tests or
+    /// scripts), `size` (among changes with the same evidence), `gates` (the only change left).
     pub evidence: String,
     pub confidence: Confidence,
 }

@@ -738,7 +738,7 @@ impl Words<'_> {
             Some(Grade::Test) if w.con.is_empty() => ("tests", Confidence::High),
             Some(Grade::Test) => ("tests", Confidence::Medium),
             Some(Grade::Example) => ("examples", Confidence::Medium),
-            Some(Grade::Own) => ("own tests", Confidence::Low),
+            Some(Grade::Own) => ("own_tests", Confidence::Low),
             None if r.con.iter().any(|(f, k)| w.con.get(f).is_none_or(|m| m < k)) => {
                 ("failures", Confidence::Medium)
             }
