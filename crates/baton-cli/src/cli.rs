@@ -128,9 +128,14 @@ pub(crate) struct RunArgs {
     /// Run on a snapshot of uncommitted changes instead of refusing.
     #[arg(long)]
     pub(crate) include_dirty: bool,
-    /// How many agents or verifications run at once (default: run.jobs, or one per core).
+    /// How many verifications (builds, tests, probes: CPU work) run at once (default: run.jobs,
+    /// or one per core).
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) jobs: Option<u32>,
+    /// How many agents run at once (they mostly wait on their model; default: run.agent_jobs,
+    /// or every candidate at once).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) agent_jobs: Option<u32>,
     /// The branch `baton merge` lands on (default: merge.target, or the current branch).
     #[arg(long, value_name = "BRANCH")]
     pub(crate) target: Option<String>,

@@ -51,7 +51,7 @@ impl From<EngineError> for CliError {
     fn from(e: EngineError) -> CliError {
         let code = match &e {
             EngineError::Git(g) => git_code(g),
-            EngineError::Config(_) => ExitCode::Config,
+            EngineError::Setup(_) | EngineError::UnknownStrategy { .. } => ExitCode::Config,
             EngineError::DirtyTree { .. } | EngineError::Refused(_) => ExitCode::Refused,
             EngineError::NoAgents
             | EngineError::Agent(_)

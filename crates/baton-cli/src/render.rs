@@ -30,7 +30,7 @@ impl RunView {
         let mut usage = std::collections::HashMap::new();
         let mut hidden_tests = None;
         for event in store.events(&run.id)? {
-            match event {
+            match event.event {
                 baton_core::RunEvent::AgentActivity {
                     candidate,
                     activity:

@@ -8,22 +8,23 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use baton_core::{AgentActivity, Phase, RunEvent, StageResult, StageStatus, TestStatus, plural};
+use baton_core::{AgentActivity, Phase, RunEvent, StageResult, StageStatus, Stamped, TestStatus, plural};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub(crate) type Reporter = Box<dyn FnMut(&RunEvent) + Send>;
+pub(crate) type Reporter = baton_engine::Reporter;
 
-/// The reporter for `run` and `demo`.
+/// The reporter for `run` and `demo`: every event as a line of JSON, with its time, or lines
+/// for people.
 pub(crate) fn reporter(json: bool, quiet: bool) -> Reporter {
     if json {
-        return Box::new(|e: &RunEvent| {
+        return Box::new(|e: &Stamped| {
             if let Ok(line) = serde_json::to_string(e) {
                 println!("{line}");
             }
         });
     }
     let mut lines = LineReporter::new(quiet);
-    Box::new(move |e: &RunEvent| lines.event(e))
+    Box::new(move |e: &Stamped| lines.event(&e.event))
 }
 
 struct LineReporter {
@@ -184,6 +185,8 @@ impl LineReporter {
                     eprintln!("warning: {message}");
                 }
             }
+            RunEvent::Note { message } => self.line(format!("note: {message}")),
+            RunEvent::Merged { .. } => {}
             RunEvent::HiddenTests { source, files, left_out } => {
                 self.line(hidden_tests_text(source, files, left_out));
             }

@@ -27,7 +27,10 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
+    /// Verifications at once (tests are CPU-bound); 0: one per CPU core.
     pub jobs: usize,
+    /// Agents at once (they mostly wait on their model); 0: every candidate at once.
+    pub agent_jobs: usize,
     pub repeats: usize,
     pub agents: Vec<String>,
     pub strategies: Vec<String>,

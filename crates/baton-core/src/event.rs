@@ -165,6 +165,11 @@ pub enum RunEvent {
     Warning {
         message: String,
     },
+    /// Something the user should know that is not a problem (what the run verifies with, where
+    /// no stage is configured).
+    Note {
+        message: String,
+    },
     /// The acceptance tests the agents never see, as the run takes them: `files` join every
     /// subject's verification; `left_out` are files the source holds that are not tests (a
     /// revision's or a patch's changes to the code), which would hand every candidate the fix.
@@ -183,6 +188,23 @@ pub enum RunEvent {
         winner: Option<CandidateId>,
         millis: u64,
     },
+    /// A candidate of the run was merged onto a branch (after the run, by `baton merge`).
+    Merged {
+        candidate: CandidateId,
+        target: String,
+        /// Where the branch pointed before, and the new commit.
+        previous: String,
+        commit: String,
+    },
+}
+
+/// A [`RunEvent`] with the moment it happened: what the store and every reporter receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// RFC 3339, UTC, to the millisecond.
+    pub at: String,
+    #[serde(flatten)]
+    pub event: RunEvent,
 }
 
 /// One planned candidate, as announced at the start of a run.

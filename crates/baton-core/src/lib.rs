@@ -13,7 +13,7 @@ mod outcome;
 mod scoreboard;
 mod task;
 
-pub use event::{AgentActivity, Phase, PlannedCandidate, RunEvent, RunStatus, Subject};
+pub use event::{AgentActivity, Phase, PlannedCandidate, RunEvent, RunStatus, Stamped, Subject};
 pub use evidence::{
     ExpectationEdit, Metric, ProbeOutcome, StageComparison, StageKind, StageResult, StageStatus, TestCase,
     TestChange, TestDelta, TestPart, TestStatus,

@@ -45,10 +45,9 @@ pub async fn check_stages(
         stage.timeout = Some(stage.timeout.unwrap_or(limit).min(limit));
     }
     verify.reruns = 0;
-    let runner =
-        StageRunner::new(&verify, &config.run).map_err(EngineError::Config)?.watching_repo(&repo.root);
-    let protected = Protected::new(&verify.protected).map_err(EngineError::Config)?;
-    let related = RelatedTests::new(&verify.related).map_err(EngineError::Config)?;
+    let runner = StageRunner::new(&verify, &config.run)?.watching_repo(&repo.root);
+    let protected = Protected::new(&verify.protected)?;
+    let related = RelatedTests::new(&verify.related)?;
     let paths = repo.git().tree_paths(&commit).map_err(EngineError::from_git)?;
     let mut related_tests =
         if runner.uses_related_tests() { related.related(&paths, &paths, &protected) } else { Vec::new() };

@@ -6,13 +6,15 @@ use baton_git::GitError;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    Git(#[from] GitError),
+    Git(GitError),
     #[error(transparent)]
     Store(#[from] baton_store::StoreError),
     #[error(transparent)]
     Agent(#[from] baton_agents::AgentError),
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Setup(#[from] baton_verify::SetupError),
+    #[error("unknown strategy `{name}` (known: {})", known.join(", "))]
+    UnknownStrategy { name: String, known: Vec<String> },
     #[error(
         "the working tree has uncommitted changes ({}): commit or stash them, or pass --include-dirty to run on a snapshot of them",
         summarize(paths)
@@ -69,6 +71,13 @@ impl EngineError {
 
     /// Git errors caused by a full disk become [`EngineError::DiskFull`].
     pub(crate) fn from_git(e: GitError) -> EngineError {
+        e.into()
+    }
+}
+
+impl From<GitError> for EngineError {
+    /// A full disk is its own error, whichever git command ran into it.
+    fn from(e: GitError) -> EngineError {
         if e.is_disk_full() { EngineError::DiskFull(e.to_string()) } else { EngineError::Git(e) }
     }
 }

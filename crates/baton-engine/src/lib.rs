@@ -2,36 +2,56 @@
 //!
 //! # Theory of operation
 //!
-//! [`run`] checks everything it can before it changes anything (the repository, the base, a
-//! dirty tree, every agent, every parser), so bad input leaves no trace. Then it pins the base
-//! under `refs/baton/runs/<run>/base` and goes through the phases in order:
+//! [`plan`] checks everything it can before anything changes (the repository, the base, a dirty
+//! tree, every agent at once, every parser, the hidden tests) and resolves the request into a
+//! [`RunPlan`]: plain data, nothing left to look up. [`run`] creates the run (its id, its
+//! artifacts, its base pinned under `refs/baton/runs/<run>/base`) and hands the work to the
+//! dispatcher (`dispatcher.rs`), the one owner of every candidate's state, which starts each
+//! unit as soon as what it needs exists:
 //!
-//! 1. **provision**: one workspace per candidate (and one for the baseline), in parallel;
-//! 2. **agents**: at most `jobs` at once, each supervised by `baton-exec`; the moment an agent
-//!    ends, whatever the outcome, its workspace is committed to `refs/baton/runs/<run>/<cand>`;
-//! 3. **verify**: the baseline and every distinct candidate tree (protected paths put back from
-//!    the base), at most `jobs` at once;
-//! 4. **rank**: pure, in `baton-rank`.
+//! - **provision** a workspace per candidate and one for the base (`dispatcher.rs`);
+//! - **agent**: one candidate's agent, supervised by `baton-exec`, its work committed to
+//!   `refs/baton/runs/<run>/<cand>` the moment it ends, whatever the outcome (`agent.rs`);
+//! - **verify** one subject, base or candidate: its stages, then its probes (`verify.rs`), at
+//!   most `jobs` at once; the base while the agents run and each candidate as soon as its agent
+//!   is done, where verification does not depend on the other candidates;
+//! - the **matrix** of the tests candidates wrote (`matrix.rs`), once they are all known;
+//! - the **evidence** (`evidence.rs`) and the **decision**, behind the [`Decider`] seam.
 //!
-//! Every step emits [`RunEvent`]s into one channel. A single recorder task owns the store and
-//! the reporter: it writes each event to SQLite and then hands it to the front end, so what is
-//! shown is what is stored. Cancellation arrives through [`baton_exec::Cancel`]: the first
-//! level stops agents and stages gracefully and skips what has not started; the second kills.
-//! Work is collected before any workspace is removed.
+//! Every step emits [`baton_core::RunEvent`]s, stamped by the run's [`Clock`], into one channel.
+//! A single recorder task owns the store and the reporter (`events.rs`): it writes each event to
+//! SQLite and then hands it to the front end, so what is shown is what is stored. Cancellation
+//! arrives through [`baton_exec::Cancel`]: the first level stops agents and stages gracefully
+//! and skips what has not started; the second kills. Work is collected before any workspace is
+//! removed.
 
+mod agent;
 mod check;
+mod context;
+mod decide;
+mod dispatcher;
 mod error;
+mod events;
+mod evidence;
+mod hidden;
+mod matrix;
 mod merge;
 mod paths;
+mod plan;
 mod recover;
 mod run;
+mod util;
+mod verify;
 
 pub use check::{StageCheck, check_stages};
+pub use decide::{Decider, DecisionInput, EvidenceDecider};
 pub use error::EngineError;
+pub use events::{Clock, FixedClock, Reporter, SystemClock};
 pub use merge::{MergeRequest, Merged, merge};
 pub use paths::{default_workspace_root, run_workspace_dir};
+pub use plan::{RunPlan, RunRequest, detect_stages, plan};
 pub use recover::{CleanReport, Recovered, clean, find_run, recover_abandoned};
-pub use run::{RunOutcome, RunRequest, run};
+pub use run::{RunOutcome, run, run_with};
 
 /// The ref a candidate's work lives on.
 pub fn candidate_ref(run: &baton_core::RunId, candidate: &baton_core::CandidateId) -> String {

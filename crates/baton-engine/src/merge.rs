@@ -2,6 +2,7 @@ use baton_core::{CandidateId, RunId};
 use baton_git::{MergeOutcome, Oid, Repo};
 use baton_store::Store;
 
+use crate::events::{Clock, SystemClock};
 use crate::recover::find_run;
 use crate::{EngineError, candidate_ref};
 
@@ -31,7 +32,7 @@ pub struct Merged {
 /// Squash-commits a candidate onto the target branch. The branch moves only from the commit
 /// the run recorded for it (a compare-and-swap); a moved target, a dirty working tree or a
 /// conflict is refused and nothing changes.
-pub fn merge(repo: &Repo, store: &Store, req: &MergeRequest) -> Result<Merged, EngineError> {
+pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merged, EngineError> {
     let run = find_run(store, req.run.as_deref())?;
     let candidates = store.candidates(&run.id)?;
     let candidate = match &req.candidate {
@@ -168,7 +169,14 @@ pub fn merge(repo: &Repo, store: &Store, req: &MergeRequest) -> Result<Merged, E
     } else {
         git.update_ref(&target_ref, &commit, Some(&current))?;
     }
-    store.set_merged(&run.id, commit.as_str())?;
+    // The merge is part of the run's story: it joins the run's events.
+    let event = baton_core::RunEvent::Merged {
+        candidate: candidate.clone(),
+        target: target.clone(),
+        previous: current.to_string(),
+        commit: commit.to_string(),
+    };
+    store.record(&run.id, &baton_core::Stamped { at: crate::events::stamp(SystemClock.now()), event })?;
     Ok(Merged { run: run.id, candidate, target, previous: current, commit, updated_worktree: checked_out })
 }
 

@@ -517,6 +517,16 @@ impl Git {
             .collect())
     }
 
+    /// The blob id of `path` in a commit or tree; `None` when it has no such file.
+    pub fn blob_id(&self, rev: &Oid, path: &str) -> Result<Option<Oid>, GitError> {
+        let spec = format!("{}:{path}", rev.as_str());
+        let out = self.output(["rev-parse", "--verify", "--quiet", spec.as_str()])?;
+        if !out.success() {
+            return Ok(None);
+        }
+        Ok(Oid::parse(String::from_utf8_lossy(&out.stdout).trim()))
+    }
+
     /// The content of `path` in a commit or tree; `None` when it has no such file.
     pub fn file_at(&self, rev: &Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
         let spec = format!("{}:{path}", rev.as_str());

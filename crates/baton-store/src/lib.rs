@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use baton_core::{
-    AgentOutcome, CandidateId, RunEvent, RunId, RunStatus, Scoreboard, StageResult, Subject, Task, TestCase,
-    TestStatus,
+    AgentOutcome, CandidateId, RunEvent, RunId, RunStatus, Scoreboard, StageResult, Stamped, Subject, Task,
+    TestCase, TestStatus,
 };
 use rusqlite::{Connection, params};
 
@@ -128,10 +128,11 @@ impl Store {
         Ok(())
     }
 
-    /// Applies one event of run `run`: appends it to the log and updates the query tables.
-    pub fn record(&mut self, run: &RunId, event: &RunEvent) -> Result<(), StoreError> {
+    /// Applies one event of run `run`: appends it to the log and updates the query tables. The
+    /// event's own time is the one stored.
+    pub fn record(&mut self, run: &RunId, stamped: &Stamped) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        let at = now();
+        let (at, event) = (&stamped.at, &stamped.event);
         if let RunEvent::RunStarted {
             base,
             base_rev,
@@ -274,6 +275,12 @@ impl Store {
                 )?;
                 tx.execute("UPDATE processes SET ended = 1 WHERE run_id = ?1", [run.as_str()])?;
             }
+            RunEvent::Merged { commit, .. } => {
+                tx.execute(
+                    "UPDATE runs SET merged_commit = ?2 WHERE id = ?1",
+                    params![run.as_str(), commit],
+                )?;
+            }
             RunEvent::ProcessStarted { pid, start_ticks: Some(start_ticks), label } => {
                 tx.execute(
                     "INSERT OR REPLACE INTO processes (run_id, pid, start_ticks, label, ended) VALUES (?1, ?2, ?3, ?4, 0)",
@@ -288,6 +295,7 @@ impl Store {
             | RunEvent::Verified { .. }
             | RunEvent::ProbesRun { .. }
             | RunEvent::Warning { .. }
+            | RunEvent::Note { .. }
             | RunEvent::HiddenTests { .. }
             | RunEvent::Cancelling { .. } => {}
         }
@@ -327,12 +335,6 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn set_merged(&self, run: &RunId, commit: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE runs SET merged_commit = ?2 WHERE id = ?1", params![run.as_str(), commit])?;
-        Ok(())
     }
 
     pub fn run(&self, id: &RunId) -> Result<Option<RunRow>, StoreError> {
@@ -512,13 +514,15 @@ impl Store {
         Ok(out)
     }
 
-    /// The run's events in order, for replay.
-    pub fn events(&self, run: &RunId) -> Result<Vec<RunEvent>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")?;
-        let rows = stmt.query_map([run.as_str()], |r| r.get::<_, String>(0))?;
+    /// The run's events in order, with their times, for replay.
+    pub fn events(&self, run: &RunId) -> Result<Vec<Stamped>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT at, body FROM events WHERE run_id = ?1 ORDER BY seq")?;
+        let rows =
+            stmt.query_map([run.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body?)?);
+        for row in rows {
+            let (at, body) = row?;
+            out.push(Stamped { at, event: serde_json::from_str(&body)? });
         }
         Ok(out)
     }

@@ -124,8 +124,20 @@ fn a_recorded_run_reads_back_after_reopening() {
                 millis: 99,
             },
         ] {
-            store.record(&run, &e).unwrap();
+            store.record(&run, &at(e)).unwrap();
         }
+        // A merge after the run lands on the same stream.
+        store
+            .record(
+                &run,
+                &at(RunEvent::Merged {
+                    candidate: c1.clone(),
+                    target: "main".into(),
+                    previous: "a".repeat(40),
+                    commit: "c".repeat(40),
+                }),
+            )
+            .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let row = store.latest_run().unwrap().unwrap();
@@ -133,7 +145,12 @@ fn a_recorded_run_reads_back_after_reopening() {
     assert_eq!(row.status, RunStatus::Finished);
     assert_eq!(row.task.title, "Fix it");
     assert_eq!(row.winner.as_ref(), Some(&c1));
-    assert!(row.finished_at.is_some());
+    assert_eq!(
+        row.finished_at.as_deref(),
+        Some("2026-12-03T10:00:00.000Z"),
+        "the event's own time is stored"
+    );
+    assert_eq!(row.merged_commit, Some("c".repeat(40)));
     assert_eq!(row.scoreboard.unwrap().candidates[0].fixed, ["t::a"]);
 
     let cands = store.candidates(&run).unwrap();
@@ -150,7 +167,9 @@ fn a_recorded_run_reads_back_after_reopening() {
 
     let stages = store.stage_results(&run).unwrap();
     assert_eq!(stages, vec![(Subject::Candidate(c1.clone()), stage(tests))]);
-    assert_eq!(store.events(&run).unwrap().len(), 8);
+    let events = store.events(&run).unwrap();
+    assert_eq!(events.len(), 9);
+    assert!(events.iter().all(|e| e.at == "2026-12-03T10:00:00.000Z"));
     assert_eq!(store.find_run("2026").unwrap(), vec![run.clone()]);
     assert!(store.find_run("1999").unwrap().is_empty());
 }
@@ -160,11 +179,14 @@ fn processes_are_tracked_until_the_run_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let run = RunId::new("r1").unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.record(&run, &started(&run)).unwrap();
+    store.record(&run, &at(started(&run))).unwrap();
     let p = |pid| ProcessRow { run: run.clone(), pid, start_ticks: 7, label: "agent c1".into() };
     for pid in [10, 11] {
         store
-            .record(&run, &RunEvent::ProcessStarted { pid, start_ticks: Some(7), label: "agent c1".into() })
+            .record(
+                &run,
+                &at(RunEvent::ProcessStarted { pid, start_ticks: Some(7), label: "agent c1".into() }),
+            )
             .unwrap();
     }
     store.process_ended(&run, 10).unwrap();
@@ -195,4 +217,9 @@ fn bump_schema_version(dir: &std::path::Path) {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
     std::fs::write(&path, bytes).unwrap();
+}
+
+/// An event at a fixed time.
+fn at(event: RunEvent) -> baton_core::Stamped {
+    baton_core::Stamped { at: "2026-12-03T10:00:00.000Z".into(), event }
 }

@@ -8,6 +8,7 @@
 
 mod baseline;
 mod compare;
+mod error;
 pub mod parse;
 mod probes;
 mod protect;
@@ -18,6 +19,7 @@ mod testfns;
 
 pub use baseline::setup_problems;
 pub use compare::compare;
+pub use error::SetupError;
 pub use probes::{
     Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, extract_probes, is_script_path,
     normalize, python_packages, used_names,

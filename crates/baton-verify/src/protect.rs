@@ -1,5 +1,7 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::SetupError;
+
 /// The files verification takes from the base instead of the candidate: tests, CI
 /// configuration, baton's own configuration. What a candidate does to them is shown as evidence
 /// and never trusted.
@@ -10,17 +12,17 @@ pub struct Protected {
 }
 
 impl Protected {
-    pub fn new(globs: &[String]) -> Result<Protected, String> {
+    pub fn new(globs: &[String]) -> Result<Protected, SetupError> {
         let mut builder = GlobSetBuilder::new();
         for g in globs {
             let glob = globset::GlobBuilder::new(g)
                 .literal_separator(true)
                 .build()
                 .or_else(|_| Glob::new(g))
-                .map_err(|e| format!("`{g}` in verify.protected is not a valid glob: {e}"))?;
+                .map_err(|source| SetupError::Glob { glob: g.clone(), source })?;
             builder.add(glob);
         }
-        let set = builder.build().map_err(|e| format!("verify.protected: {e}"))?;
+        let set = builder.build().map_err(SetupError::Globs)?;
         Ok(Protected { globs: globs.to_vec(), set })
     }
 

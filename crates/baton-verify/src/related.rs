@@ -3,6 +3,7 @@ use std::collections::{BTreeSet, HashSet};
 use baton_config::RelatedRule;
 use regex::Regex;
 
+use crate::SetupError;
 use crate::protect::Protected;
 
 /// Maps changed files to the test files and directories that exercise them, so that a large
@@ -13,13 +14,13 @@ pub struct RelatedTests {
 }
 
 impl RelatedTests {
-    pub fn new(rules: &[RelatedRule]) -> Result<RelatedTests, String> {
+    pub fn new(rules: &[RelatedRule]) -> Result<RelatedTests, SetupError> {
         let rules = rules
             .iter()
             .map(|r| {
                 Regex::new(&r.from)
                     .map(|re| (re, r.to.clone()))
-                    .map_err(|e| format!("`{}` in verify.related is not a valid regex: {e}", r.from))
+                    .map_err(|source| SetupError::Related { pattern: r.from.clone(), source })
             })
             .collect::<Result<_, _>>()?;
         Ok(RelatedTests { rules })

@@ -184,7 +184,7 @@ const MAX_FAILING_LIST: usize = 1024 * 1024;
 const MAX_ENV_LIST: usize = 64 * 1024;
 
 impl StageRunner {
-    pub fn new(verify: &VerifyConfig, run: &RunConfig) -> Result<StageRunner, String> {
+    pub fn new(verify: &VerifyConfig, run: &RunConfig) -> Result<StageRunner, crate::SetupError> {
         let stages = verify
             .stages
             .iter()

@@ -204,21 +204,11 @@ pub(crate) fn run(global: &Global, args: DemoArgs) -> Result<ExitCode, CliError>
     // Everything worth looking at afterwards is on the candidates' refs; overlay workspaces
     // would stay mounted and get in the way of deleting the demo directory.
     config.run.keep_workspaces = false;
-    let request = RunRequest {
-        repo: repo.clone(),
-        task: Task::from_text(TASK, "baton demo"),
-        base_rev: "HEAD".into(),
-        include_dirty: false,
-        agents,
-        strategies: vec!["default".into()],
-        repeats: 1,
-        jobs: 6,
-        target_branch: None,
-        probes: Vec::new(),
-        hidden_tests: None,
-        config,
-    };
-    let outcome = super::run::execute(&repo, request, report::reporter(args.json, global.quiet))?;
+    let mut request = RunRequest::new(repo.clone(), config, Task::from_text(TASK, "baton demo"), agents);
+    request.strategies = vec!["default".into()];
+    request.repeats = 1;
+    let plan = baton_engine::plan(request)?;
+    let outcome = super::run::execute(&repo, plan, report::reporter(args.json, global.quiet))?;
     let code = super::run::finish(&repo, &outcome, args.json)?;
     if !global.quiet && !args.json {
         println!();

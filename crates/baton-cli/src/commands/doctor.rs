@@ -35,7 +35,8 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
         Some(repo) if !args.check.no_check && repo.head().is_ok() => {
             let mut config = config.clone();
             if config.verify.stages.is_empty() {
-                super::run::detect_stages(repo, "HEAD", &mut config, true);
+                let head = repo.head()?;
+                baton_engine::detect_stages(repo, &head, &mut config);
             }
             (!config.verify.stages.is_empty())
                 .then(|| super::check::run(repo, &config, args.check.check_timeout))

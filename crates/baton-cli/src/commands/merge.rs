@@ -7,14 +7,17 @@ use crate::error::CliError;
 
 pub(crate) fn run(global: &Global, args: MergeArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
-    let store = context::store(&repo)?;
+    let mut store = context::store(&repo)?;
     let candidate = args
         .candidate
         .as_deref()
         .map(|c| CandidateId::new(c).map_err(|e| CliError::usage(e.to_string())))
         .transpose()?;
-    let merged =
-        baton_engine::merge(&repo, &store, &MergeRequest { run: args.run, candidate, target: args.target })?;
+    let merged = baton_engine::merge(
+        &repo,
+        &mut store,
+        &MergeRequest { run: args.run, candidate, target: args.target },
+    )?;
     println!(
         "merged {} of run {} onto {} as {} (was {}){}",
         merged.candidate,

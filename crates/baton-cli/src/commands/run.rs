@@ -18,38 +18,35 @@ use crate::report;
 pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
     let cwd = context::working_dir(global)?;
-    let mut config = context::config(global, Some(&repo.root))?;
+    let config = context::config(global, Some(&repo.root))?;
     let task = read_task(&args, &cwd)?;
     let specs = if args.agents.is_empty() { config.run.agents.clone() } else { args.agents.clone() };
     let agents = resolve_agents(&specs, &config, &cwd)?;
     let strategies =
         if args.strategies.is_empty() { config.run.strategies.clone() } else { args.strategies.clone() };
-    let base_rev = args.base.clone();
-    // Checked again by the engine; first here so that no notice precedes these errors.
-    repo.head()?;
-    repo.git().resolve(&base_rev)?;
-    if config.verify.stages.is_empty() {
-        detect_stages(&repo, &base_rev, &mut config, global.quiet);
+    let mut request = RunRequest::new(repo.clone(), config, task, agents);
+    request.base_rev = args.base.clone();
+    request.include_dirty = args.include_dirty;
+    request.strategies = strategies;
+    if let Some(n) = args.repeats {
+        request.repeats = n as usize;
     }
-    let request = RunRequest {
-        repo: repo.clone(),
-        task,
-        base_rev,
-        include_dirty: args.include_dirty,
-        agents,
-        strategies,
-        repeats: args.repeats.map(|n| n as usize).unwrap_or(config.run.repeats),
-        jobs: args.jobs.map(|n| n as usize).unwrap_or_else(|| config.run.effective_jobs()),
-        target_branch: args.target.clone(),
-        probes: args.probes.clone(),
-        // A directory is taken relative to where the user stands; anything else is a revision.
-        hidden_tests: args.hidden_tests.as_ref().map(|h| match cwd.join(h) {
-            dir if dir.is_dir() => dir.to_string_lossy().into_owned(),
-            _ => h.clone(),
-        }),
-        config,
-    };
-    let outcome = execute(&repo, request, report::reporter(args.json, global.quiet))?;
+    if let Some(n) = args.jobs {
+        request.jobs = n as usize;
+    }
+    if let Some(n) = args.agent_jobs {
+        request.agent_jobs = n as usize;
+    }
+    request.target_branch = args.target.clone();
+    request.probes = args.probes.clone();
+    // A directory or a patch file is taken relative to where the user stands; anything else is
+    // a revision.
+    request.hidden_tests = args.hidden_tests.as_ref().map(|h| match cwd.join(h) {
+        path if path.exists() => path.to_string_lossy().into_owned(),
+        _ => h.clone(),
+    });
+    let plan = baton_engine::plan(request)?;
+    let outcome = execute(&repo, plan, report::reporter(args.json, global.quiet))?;
     finish(&repo, &outcome, args.json)
 }
 
@@ -57,7 +54,7 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> 
 /// kills. SIGTERM and SIGHUP count as interrupts too.
 pub(crate) fn execute(
     repo: &Repo,
-    request: RunRequest,
+    plan: baton_engine::RunPlan,
     reporter: report::Reporter,
 ) -> Result<RunOutcome, CliError> {
     let store = context::store(repo)?;
@@ -65,7 +62,7 @@ pub(crate) fn execute(
     runtime.block_on(async move {
         let (handle, cancel) = CancelHandle::new();
         let signals = tokio::spawn(forward_signals(handle));
-        let result = baton_engine::run(request, store, cancel, reporter).await;
+        let result = baton_engine::run(plan, store, cancel, reporter).await;
         signals.abort();
         result.map_err(CliError::from)
     })
@@ -233,24 +230,4 @@ fn unique(names: &mut std::collections::HashSet<String>, wanted: &str) -> String
         n += 1;
     }
     name
-}
-
-/// Without configured stages, guess them from the base commit's files and say so.
-pub(crate) fn detect_stages(repo: &Repo, base_rev: &str, config: &mut Config, quiet: bool) {
-    let git = repo.git();
-    let detected = baton_config::detect_stages(|f| git.run(&["show", &format!("{base_rev}:{f}")]).ok());
-    if detected.is_empty() {
-        if !quiet {
-            eprintln!(
-                "warning: no [[verify.stage]] in baton.toml and no test command recognized: nothing but the task's examples can tell candidates apart (see `baton init`)"
-            );
-        }
-        return;
-    }
-    if !quiet {
-        let runs: Vec<String> =
-            detected.iter().map(|d| format!("`{}` (from {})", d.stage.run, d.evidence)).collect();
-        eprintln!("note: no [[verify.stage]] in baton.toml; verifying with {}", runs.join(" and "));
-    }
-    config.verify.stages = detected.into_iter().map(|d| d.stage).collect();
 }

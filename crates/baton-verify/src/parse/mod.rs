@@ -79,7 +79,7 @@ pub struct Parsed {
 
 impl Parser {
     /// Builds the parser of a stage. Errors are one-line messages naming the stage.
-    pub fn from_config(stage: &StageConfig) -> Result<Parser, String> {
+    pub fn from_config(stage: &StageConfig) -> Result<Parser, crate::SetupError> {
         Ok(match stage.parser {
             ParserKind::ExitCode => Parser::ExitCode,
             ParserKind::Junit => Parser::Junit,
@@ -93,15 +93,14 @@ impl Parser {
                 Parser::Regex { pattern, section, status }
             }
             ParserKind::Findings | ParserKind::Metric => {
-                let source = stage.pattern.as_deref().ok_or_else(|| {
-                    format!(
-                        "stage `{}` uses the {} parser but has no `pattern`",
-                        stage.name,
-                        stage.parser.as_str()
-                    )
+                let source = stage.pattern.as_deref().ok_or_else(|| crate::SetupError::NoPattern {
+                    stage: stage.name.clone(),
+                    parser: stage.parser.as_str(),
                 })?;
-                let pattern = Regex::new(source).map_err(|e| {
-                    format!("the pattern of stage `{}` is not a valid regex: {e}", stage.name)
+                let pattern = Regex::new(source).map_err(|e| crate::SetupError::BadPattern {
+                    stage: stage.name.clone(),
+                    which: "pattern",
+                    detail: crate::error::regex_detail(&e),
                 })?;
                 if stage.parser == ParserKind::Findings {
                     Parser::Findings { pattern }
@@ -304,18 +303,21 @@ mod tests {
 
     #[test]
     fn regex_configuration_errors_name_the_stage() {
-        let no_pattern = Parser::from_config(&stage(ParserKind::Regex, None, &[])).unwrap_err();
+        let no_pattern = Parser::from_config(&stage(ParserKind::Regex, None, &[])).unwrap_err().to_string();
         assert!(no_pattern.contains("stage `unit`"), "{no_pattern}");
-        let bad = Parser::from_config(&stage(ParserKind::Regex, Some("(?P<name>"), &[])).unwrap_err();
+        let bad =
+            Parser::from_config(&stage(ParserKind::Regex, Some("(?P<name>"), &[])).unwrap_err().to_string();
         assert!(bad.contains("stage `unit`") && !bad.contains('\n'), "{bad}");
-        let groups = Parser::from_config(&stage(ParserKind::Regex, Some("(?P<name>x)"), &[])).unwrap_err();
+        let groups =
+            Parser::from_config(&stage(ParserKind::Regex, Some("(?P<name>x)"), &[])).unwrap_err().to_string();
         assert!(groups.contains("`status`"), "{groups}");
         let status = Parser::from_config(&stage(
             ParserKind::Regex,
             Some("(?P<name>x) (?P<status>y)"),
             &[("y", "meh")],
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(status.contains("`meh`"), "{status}");
     }
 

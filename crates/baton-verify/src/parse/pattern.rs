@@ -12,6 +12,9 @@ use baton_config::StageConfig;
 use baton_core::{TestStatus, plural};
 use regex::Regex;
 
+use crate::SetupError;
+use crate::error::regex_detail;
+
 use super::{Collector, text};
 
 /// The compiled pattern and the status table of a stage, checked again here even though
@@ -19,23 +22,21 @@ use super::{Collector, text};
 /// A stage's compiled patterns: the result line, an optional section header, the status table.
 pub(super) type Compiled = (Regex, Option<Regex>, BTreeMap<String, TestStatus>);
 
-pub(super) fn compile(stage: &StageConfig) -> Result<Compiled, String> {
+pub(super) fn compile(stage: &StageConfig) -> Result<Compiled, SetupError> {
     let name = &stage.name;
     let pattern = stage
         .pattern
         .as_deref()
-        .ok_or_else(|| format!("stage `{name}` uses the regex parser but has no `pattern`"))?;
-    let regex = Regex::new(pattern).map_err(|e| {
-        // A syntax error spans several lines (the pattern, a caret, the error); keep the last.
-        let message = e.to_string();
-        let last = message.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        format!("the pattern of stage `{name}` is not a valid regex: {}", last.trim_start_matches("error: "))
-    })?;
+        .ok_or_else(|| SetupError::NoPattern { stage: name.clone(), parser: "regex" })?;
+    let bad = |which, e: regex::Error| SetupError::BadPattern {
+        stage: name.clone(),
+        which,
+        detail: regex_detail(&e),
+    };
+    let regex = Regex::new(pattern).map_err(|e| bad("pattern", e))?;
     for group in ["name", "status"] {
         if !regex.capture_names().any(|n| n == Some(group)) {
-            return Err(format!(
-                "the pattern of stage `{name}` has no named group `{group}`: add `(?P<{group}>...)`"
-            ));
+            return Err(SetupError::NoGroup { stage: name.clone(), group });
         }
     }
     let status = stage
@@ -43,19 +44,13 @@ pub(super) fn compile(stage: &StageConfig) -> Result<Compiled, String> {
         .iter()
         .map(|(text, status)| match TestStatus::parse(status) {
             Some(s) => Ok((text.clone(), s)),
-            None => Err(format!(
-                "stage `{name}` maps `{text}` to `{status}`; use pass, fail, error, skip, xfail or xpass"
-            )),
+            None => {
+                Err(SetupError::BadStatus { stage: name.clone(), text: text.clone(), status: status.clone() })
+            }
         })
         .collect::<Result<_, _>>()?;
-    let section = stage
-        .section
-        .as_deref()
-        .map(|s| {
-            Regex::new(s)
-                .map_err(|e| format!("the section pattern of stage `{name}` is not a valid regex: {e}"))
-        })
-        .transpose()?;
+    let section =
+        stage.section.as_deref().map(|s| Regex::new(s).map_err(|e| bad("section pattern", e))).transpose()?;
     Ok((regex, section, status))
 }
 
@@ -294,14 +289,14 @@ no brackets here\r
 
     #[test]
     fn compile_errors_are_one_line() {
-        let err = compile(&stage("(?P<name>", &[])).unwrap_err();
+        let err = compile(&stage("(?P<name>", &[])).unwrap_err().to_string();
         assert_eq!(err, "the pattern of stage `unit` is not a valid regex: unclosed group");
-        let err = compile(&stage("(?P<name>x)", &[])).unwrap_err();
+        let err = compile(&stage("(?P<name>x)", &[])).unwrap_err().to_string();
         assert!(err.contains("no named group `status`"), "{err}");
-        let err = compile(&stage("(?P<name>x)(?P<status>y)", &[("y", "good")])).unwrap_err();
+        let err = compile(&stage("(?P<name>x)(?P<status>y)", &[("y", "good")])).unwrap_err().to_string();
         assert!(err.contains("`good`"), "{err}");
         let mut no_pattern = stage("", &[]);
         no_pattern.pattern = None;
-        assert!(compile(&no_pattern).unwrap_err().contains("has no `pattern`"));
+        assert!(compile(&no_pattern).unwrap_err().to_string().contains("has no `pattern`"));
     }
 }

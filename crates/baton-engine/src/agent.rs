@@ -1,0 +1,110 @@
+//! The agent unit: one candidate's agent runs in its workspace, supervised, and whatever it
+//! leaves is committed to the candidate's ref the moment it ends, whatever the outcome.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use baton_agents::{Agent, AgentContext, Plan, apply_patch};
+use baton_core::{AgentOutcome, RunEvent};
+use baton_exec::Cancel;
+use baton_git::{FileChange, Oid, Repo, Workspace};
+
+use crate::EngineError;
+use crate::events::Emitter;
+
+/// One agent's turn, then the collection of its work.
+pub(crate) struct AgentJob {
+    pub(crate) agent: Arc<dyn Agent>,
+    pub(crate) ctx: AgentContext,
+    pub(crate) ws: Workspace,
+    pub(crate) repo: Repo,
+    pub(crate) base: Oid,
+    pub(crate) reference: String,
+    pub(crate) emitter: Emitter,
+    pub(crate) cancel: Cancel,
+}
+
+pub(crate) struct AgentResult {
+    pub(crate) outcome: AgentOutcome,
+    pub(crate) commit: Option<Oid>,
+    pub(crate) changes: Vec<FileChange>,
+    pub(crate) collect_error: Option<EngineError>,
+}
+
+impl AgentJob {
+    pub(crate) async fn run(self) -> AgentResult {
+        let id = self.ctx.candidate.clone();
+        self.emitter.emit(RunEvent::AgentStarted { candidate: id.clone() });
+        let t = Instant::now();
+        let outcome = match self.agent.plan(&self.ctx) {
+            Err(e) => AgentOutcome::SpawnFailed { message: e.to_string() },
+            Ok(Plan::Process { spec, parser }) => {
+                let started = |pid| {
+                    self.emitter.emit(RunEvent::ProcessStarted {
+                        pid,
+                        start_ticks: baton_exec::identity_of(pid).map(|i| i.start_ticks),
+                        label: format!("agent {id}"),
+                    })
+                };
+                let emit =
+                    |activity| self.emitter.emit(RunEvent::AgentActivity { candidate: id.clone(), activity });
+                baton_agents::drive(spec, parser, self.cancel.clone(), started, emit).await
+            }
+            Ok(Plan::ApplyPatch { patch, source }) => {
+                let tree = self.ws.tree.clone();
+                let applied = tokio::task::spawn_blocking(move || apply_patch(&tree, &patch))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                let note = match &applied {
+                    Ok(method) => format!("applied {} ({method:?})\n", source.display()),
+                    Err(e) => format!("could not apply {}:\n{e}\n", source.display()),
+                };
+                let _ = std::fs::write(&self.ctx.log, note);
+                match applied {
+                    Ok(_) => AgentOutcome::Completed,
+                    Err(e) => AgentOutcome::Failed {
+                        reason: format!("the patch does not apply: {}", e.lines().next().unwrap_or("")),
+                    },
+                }
+            }
+        };
+        self.emitter.emit(RunEvent::AgentFinished {
+            candidate: id.clone(),
+            outcome: outcome.clone(),
+            millis: t.elapsed().as_millis() as u64,
+        });
+
+        // Collect whatever is there, whatever the outcome.
+        let (ws, repo, base, reference) =
+            (self.ws.clone(), self.repo.clone(), self.base.clone(), self.reference.clone());
+        let message = format!(
+            "baton: candidate {id} of run {}\n\nagent: {}\nstrategy: {}\noutcome: {outcome}\n",
+            self.ctx.run,
+            self.agent.name(),
+            self.ctx.strategy
+        );
+        let collected =
+            tokio::task::spawn_blocking(move || -> Result<(Oid, Vec<FileChange>), EngineError> {
+                let commit = ws.snapshot(&base, &message).map_err(EngineError::from_git)?;
+                ws.publish(&repo, &commit, &reference).map_err(EngineError::from_git)?;
+                let changes = repo.git().diff_files(&base, &commit).map_err(EngineError::from_git)?;
+                Ok((commit, changes))
+            })
+            .await
+            .unwrap_or_else(|e| Err(EngineError::Failed(format!("collecting {id}: {e}"))));
+        match collected {
+            Ok((commit, changes)) => {
+                self.emitter.emit(RunEvent::Collected {
+                    candidate: id,
+                    commit: commit.to_string(),
+                    reference: self.reference.clone(),
+                    files_changed: changes.len(),
+                    insertions: changes.iter().filter_map(|c| c.added).sum(),
+                    deletions: changes.iter().filter_map(|c| c.deleted).sum(),
+                });
+                AgentResult { outcome, commit: Some(commit), changes, collect_error: None }
+            }
+            Err(e) => AgentResult { outcome, commit: None, changes: Vec::new(), collect_error: Some(e) },
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! The dispatcher: one task owns every candidate's state and starts each unit of work as soon
+//! as what it needs exists, under two limits: agents (which mostly wait on their model) and
+//! verifications (which use the CPU).
+//!
+//! 1. Every workspace is provisioned first (milliseconds each); a failure ends the run before
+//!    any agent starts.
+//! 2. Agents start at once, at most `agent_jobs` together. Where verification does not depend on
+//!    the other candidates (no stage uses `{related_tests}`, no hidden tests, which must stay out
+//!    of the repository until every agent is done), the base is verified while the agents run,
+//!    and each candidate as soon as its agent is done: its tree is known, and identical trees
+//!    are still verified once.
+//! 3. When the last agent is done: the hidden tests are laid over, the related tests of the
+//!    union of all changes are planned, and every subject not verified yet runs its stages; then
+//!    every subject runs the probes, which include the scripts candidates added (known only now).
+//! 4. The test matrix, once every candidate's tests are known; the evidence; the decision.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use baton_agents::{Agent, AgentContext, compose_prompt};
+use baton_core::{CandidateId, Phase, RunEvent, Scoreboard, StageResult, Subject};
+use baton_git::{FileChange, GitError, Oid, Workspace, WorkspaceKind};
+use baton_verify::{BaseResults, BaseResultsSender, Split};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::agent::{AgentJob, AgentResult};
+use crate::context::Shared;
+use crate::decide::{Decider, DecisionInput};
+use crate::evidence::{self, Candidate};
+use crate::matrix::{Author, Matrix};
+use crate::plan::RunPlan;
+use crate::verify::{self, Collected, Targets, Verification, VerifyJob, changes_project};
+use crate::{EngineError, candidate_ref};
+
+/// One planned candidate and what happened to it.
+pub(crate) struct Slot {
+    pub(crate) id: CandidateId,
+    pub(crate) agent: Arc<dyn Agent>,
+    pub(crate) strategy: String,
+    pub(crate) strategy_prompt: String,
+    pub(crate) workspace: Option<Workspace>,
+    /// `None` while the agent has not run (and forever, if the run was cancelled first).
+    pub(crate) outcome: Option<baton_core::AgentOutcome>,
+    pub(crate) commit: Option<Oid>,
+    pub(crate) changes: Vec<FileChange>,
+}
+
+impl Slot {
+    fn collected(&self) -> Collected<'_> {
+        Collected {
+            id: &self.id,
+            outcome: self.outcome.as_ref(),
+            commit: self.commit.as_ref(),
+            changes: &self.changes,
+        }
+    }
+}
+
+/// What the dispatcher ends with.
+pub(crate) struct Dispatched {
+    pub(crate) scoreboard: Option<Scoreboard>,
+    /// Distinct candidate trees verified.
+    pub(crate) verifications: usize,
+}
+
+/// A unit that finished.
+enum Done {
+    Agent { index: usize, result: Option<AgentResult> },
+    Stages { subject: Subject, results: Vec<StageResult> },
+}
+
+pub(crate) async fn dispatch(
+    shared: Arc<Shared>,
+    slots: &mut [Slot],
+    decider: &dyn Decider,
+) -> Result<Dispatched, EngineError> {
+    let plan = &shared.plan;
+    let bench = shared.bench.clone();
+    let verifies = !plan.runner.is_empty() || !plan.probes.probes.is_empty();
+    let base_ws = provision(&shared, slots, verifies).await?;
+    if bench.cancel.is_cancelled() {
+        return Ok(Dispatched { scoreboard: None, verifications: 0 });
+    }
+
+    // ---- Agents, and what can be verified while they run.
+    let early = verifies && !plan.runner.uses_related_tests() && plan.hidden.is_none();
+    let verify_limit = Arc::new(Semaphore::new(plan.jobs.max(1)));
+    let (base_tx, base_rx) = BaseResults::channel();
+    let mut base_tx = Some(base_tx);
+    let mut targets = Targets::default();
+    let mut results: HashMap<Subject, Verification> = HashMap::new();
+    let mut units: JoinSet<Done> = JoinSet::new();
+    if early && let Some(ws) = &base_ws {
+        let job = VerifyJob {
+            subject: Subject::Base,
+            ws: ws.clone(),
+            commit: None,
+            changed: Vec::new(),
+            related: Vec::new(),
+            split: Split::None,
+        };
+        spawn_stages(&mut units, &shared, &verify_limit, job, None, base_tx.take());
+    }
+    if let Err(e) = start_agents(&mut units, &shared, slots) {
+        // What started is stopped by the caller's cleanup; nothing more starts.
+        units.abort_all();
+        return Err(e);
+    }
+    let mut disk_full = None;
+    while let Some(done) = units.join_next().await {
+        let Ok(done) = done else { continue };
+        match done {
+            // Cancelled before it started.
+            Done::Agent { result: None, .. } => {}
+            Done::Agent { index, result: Some(result) } => {
+                let slot = &mut slots[index];
+                slot.outcome = Some(result.outcome);
+                slot.commit = result.commit;
+                slot.changes = result.changes;
+                match result.collect_error {
+                    Some(e @ EngineError::DiskFull(_)) => {
+                        disk_full.get_or_insert(e);
+                    }
+                    Some(other) => bench.emitter.emit(RunEvent::Warning {
+                        message: format!("could not collect the work of {}: {other}", slot.id),
+                    }),
+                    None => {}
+                }
+                // A candidate that only added scripts waits: whether it is verified depends on
+                // whether another changes the project.
+                if early && changes_project(&slots[index].changes, &plan.protected) {
+                    let added = targets.add(index, &slots[index].collected(), &shared, None)?;
+                    if added == Some(true)
+                        && let Some(job) = target_job(&targets, targets.targets.len() - 1, slots)
+                    {
+                        spawn_stages(&mut units, &shared, &verify_limit, job, Some(base_rx.clone()), None);
+                    }
+                }
+            }
+            Done::Stages { subject, results: r } => {
+                results.insert(subject, (r, Vec::new()));
+            }
+        }
+    }
+    if let Some(e) = disk_full {
+        return Err(e);
+    }
+    if bench.cancel.is_cancelled() {
+        return Ok(Dispatched { scoreboard: None, verifications: targets.targets.len() });
+    }
+
+    // ---- Everything that needs every candidate.
+    let hidden = match &plan.hidden {
+        Some(h) => Some(h.lay_over(&plan.repo, &shared.base, &bench.artifacts)?),
+        None => None,
+    };
+    let someone_changes_project = slots.iter().any(|s| {
+        s.commit.is_some()
+            && s.outcome.as_ref().is_some_and(|o| o.is_completed())
+            && changes_project(&s.changes, &plan.protected)
+    });
+    for (i, slot) in slots.iter().enumerate() {
+        let known = targets.evidence_trees.contains_key(&i) || targets.shared.contains_key(&i);
+        if known || (someone_changes_project && !changes_project(&slot.changes, &plan.protected)) {
+            continue;
+        }
+        targets.add(i, &slot.collected(), &shared, hidden.as_ref())?;
+    }
+    let candidates: Vec<Candidate<'_>> = slots
+        .iter()
+        .map(|s| Candidate {
+            id: &s.id,
+            agent: s.agent.as_ref(),
+            strategy: &s.strategy,
+            outcome: s.outcome.as_ref(),
+            commit: s.commit.as_ref(),
+            changes: &s.changes,
+        })
+        .collect();
+    let probes = evidence::with_candidate_scripts(
+        &plan.probes,
+        &candidates,
+        &plan.repo,
+        &plan.protected,
+        plan.config.verify.candidate_scripts,
+    )?;
+    let verifications = targets.targets.len();
+    let base_commit = hidden.as_ref().map(|h| h.base.clone()).unwrap_or_else(|| shared.base.clone());
+    if verifies && !targets.targets.is_empty() {
+        let changes: Vec<&[FileChange]> = slots.iter().map(|s| s.changes.as_slice()).collect();
+        let base_plan =
+            targets.plan_related(&changes, &shared, &base_commit, hidden.as_ref(), base_ws.is_some())?;
+        warn_unmatched_protected(&shared, &base_plan.paths);
+        bench.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Verify, total: targets.targets.len() + 1 });
+        let mut jobs = Vec::new();
+        if let Some(ws) = &base_ws {
+            jobs.push(VerifyJob {
+                subject: Subject::Base,
+                // A fresh checkout of the base, unless hidden tests are laid over it.
+                commit: hidden.as_ref().map(|h| h.base.clone()),
+                ws: ws.clone(),
+                changed: base_plan.changed,
+                related: base_plan.related,
+                split: base_plan.split,
+            });
+        }
+        jobs.extend((0..targets.targets.len()).filter_map(|t| target_job(&targets, t, slots)));
+        let verified =
+            verify_remaining(&shared, jobs, &probes, &verify_limit, &mut results, base_tx, base_rx).await;
+        for (subject, v) in verified {
+            results.insert(subject, v);
+        }
+    }
+    if bench.cancel.is_cancelled() {
+        return Ok(Dispatched { scoreboard: None, verifications });
+    }
+
+    // ---- The test matrix, the evidence, the decision.
+    let matrix = if plan.config.verify.matrix && !plan.runner.is_empty() && !targets.targets.is_empty() {
+        // Only the tests the candidates added count: names the base's own run did not have.
+        let known: std::collections::HashSet<String> = results
+            .get(&Subject::Base)
+            .map(|(stages, _)| stages.iter().flat_map(|r| r.tests.iter().map(|t| t.name.clone())).collect())
+            .unwrap_or_default();
+        let authors: Vec<Author<'_>> = slots
+            .iter()
+            .map(|s| Author {
+                id: &s.id,
+                outcome: s.outcome.as_ref(),
+                commit: s.commit.as_ref(),
+                changes: &s.changes,
+                workspace: s.workspace.as_ref(),
+            })
+            .collect();
+        let matrix = Matrix {
+            slots: &authors,
+            repo: &plan.repo,
+            protected: &plan.protected,
+            runner: &plan.runner,
+            limit: plan.config.verify.matrix_limit,
+            jobs: plan.jobs,
+            bench: &bench,
+        };
+        matrix
+            .run(&targets.targets, base_ws.as_ref().map(|ws| (ws.clone(), base_commit.clone())), &known)
+            .await?
+    } else {
+        Vec::new()
+    };
+    if bench.cancel.is_cancelled() {
+        return Ok(Dispatched { scoreboard: None, verifications });
+    }
+    let evidence =
+        evidence::assemble(&candidates, &plan.repo, &shared.base, &plan.protected, &targets, &results)?;
+    let probe_context = evidence::probe_context(&probes, &results);
+    let setup_problems = match results.get(&Subject::Base) {
+        Some((base_results, _)) => {
+            let verified: Vec<&[StageResult]> = results
+                .iter()
+                .filter(|(s, _)| !matches!(s, Subject::Base))
+                .map(|(_, (stages, _))| stages.as_slice())
+                .collect();
+            baton_verify::setup_problems(&bench.artifacts, base_results, &verified)
+        }
+        None => Vec::new(),
+    };
+    let board = decider.decide(&DecisionInput {
+        run: &shared.run,
+        probes: &probe_context,
+        matrix: &matrix,
+        candidates: &evidence,
+        setup_problems: &setup_problems,
+    });
+    bench.emitter.emit(RunEvent::Ranked { scoreboard: board.clone() });
+    Ok(Dispatched { scoreboard: Some(board), verifications })
+}
+
+/// The verification job of target `t`, in its primary candidate's workspace.
+fn target_job(targets: &Targets, t: usize, slots: &[Slot]) -> Option<VerifyJob> {
+    let target = &targets.targets[t];
+    let ws = slots[target.primary].workspace.clone()?;
+    Some(VerifyJob {
+        subject: Subject::Candidate(target.primary_id.clone()),
+        ws,
+        commit: (!target.in_place).then(|| target.commit.clone()),
+        changed: target.changed.clone(),
+        related: target.related.clone(),
+        split: target.split.clone(),
+    })
+}
+
+/// Starts one subject's stages as a unit, within the verification limit.
+fn spawn_stages(
+    units: &mut JoinSet<Done>,
+    shared: &Arc<Shared>,
+    limit: &Arc<Semaphore>,
+    job: VerifyJob,
+    base: Option<BaseResults>,
+    publish: Option<BaseResultsSender>,
+) {
+    let (shared, limit) = (shared.clone(), limit.clone());
+    units.spawn(async move {
+        let _permit = limit.acquire_owned().await;
+        let results = verify::run_stages(&job, &shared.plan.runner, base, publish, &shared.bench).await;
+        Done::Stages { subject: job.subject, results }
+    });
+}
+
+/// Starts every candidate's agent, at most `agent_jobs` at once (0: all at once).
+fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot]) -> Result<(), EngineError> {
+    let plan = &shared.plan;
+    let bench = &shared.bench;
+    bench.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Agents, total: slots.len() });
+    let limit =
+        Arc::new(Semaphore::new(if plan.agent_jobs == 0 { slots.len().max(1) } else { plan.agent_jobs }));
+    for (index, slot) in slots.iter().enumerate() {
+        let Some(ws) = slot.workspace.clone() else { continue };
+        let dir = bench.artifacts.join(slot.id.as_str());
+        let prompt = compose_prompt(&plan.task, &slot.strategy_prompt, &plan.guidance);
+        let prompt_file = dir.join("prompt.md");
+        std::fs::create_dir_all(&dir).map_err(EngineError::io(&dir))?;
+        std::fs::write(&prompt_file, &prompt).map_err(EngineError::io(&prompt_file))?;
+        let ctx = AgentContext {
+            run: shared.run.clone(),
+            candidate: slot.id.clone(),
+            strategy: slot.strategy.clone(),
+            workspace: ws.tree.clone(),
+            prompt,
+            prompt_file,
+            log: dir.join("agent.log"),
+            log_limit: plan.config.run.log_limit.0,
+            timeout: slot.agent.timeout().unwrap_or(plan.config.run.agent_timeout),
+            silence_timeout: plan.config.run.silence(),
+            grace: plan.config.run.grace,
+            home: dir.join("home"),
+            exit_timeout: plan.config.run.exit_timeout,
+        };
+        let job = AgentJob {
+            agent: slot.agent.clone(),
+            ctx,
+            ws,
+            repo: plan.repo.clone(),
+            base: shared.base.clone(),
+            reference: candidate_ref(&shared.run, &slot.id),
+            emitter: bench.emitter.clone(),
+            cancel: bench.cancel.clone(),
+        };
+        let (limit, mut cancel) = (limit.clone(), bench.cancel.clone());
+        units.spawn(async move {
+            let permit = tokio::select! {
+                p = limit.acquire_owned() => p.ok(),
+                _ = cancel.raised_above(baton_exec::CancelLevel::None) => None,
+            };
+            if permit.is_none() || job.cancel.is_cancelled() {
+                return Done::Agent { index, result: None };
+            }
+            Done::Agent { index, result: Some(job.run().await) }
+        });
+    }
+    Ok(())
+}
+
+/// The verification not done while agents ran: each job's stages where it has none yet, then
+/// its probes, one subject after another in its own workspace, subjects side by side within
+/// the limit. The base goes first: candidates wait on its verdicts.
+async fn verify_remaining(
+    shared: &Arc<Shared>,
+    jobs: Vec<VerifyJob>,
+    probes: &baton_verify::ProbeRunner,
+    limit: &Arc<Semaphore>,
+    done: &mut HashMap<Subject, Verification>,
+    mut base_tx: Option<BaseResultsSender>,
+    base_rx: BaseResults,
+) -> Vec<(Subject, Verification)> {
+    let bench = &shared.bench;
+    let futures = jobs.into_iter().map(|job| {
+        let stages = done.remove(&job.subject).map(|(stages, _)| stages);
+        let (publish, base) =
+            if job.subject == Subject::Base { (base_tx.take(), None) } else { (None, Some(base_rx.clone())) };
+        let limit = limit.clone();
+        async move {
+            let _permit = limit.acquire_owned().await;
+            let stages = match stages {
+                Some(stages) => stages,
+                None => verify::run_stages(&job, &shared.plan.runner, base, publish, bench).await,
+            };
+            let outcomes = verify::run_probes(&job, probes, bench).await;
+            bench.emitter.emit(RunEvent::Verified { subject: job.subject.clone() });
+            (job.subject, (stages, outcomes))
+        }
+    });
+    crate::util::futures_join_all(futures.collect()).await
+}
+
+/// Warns about `verify.protected` globs that match no file of the base: probably a mistake. The
+/// defaults cover many languages, so some of them always match nothing; only the user's count,
+/// unless none at all matches.
+fn warn_unmatched_protected(shared: &Shared, base_paths: &[String]) {
+    let plan = &shared.plan;
+    let unmatched = plan.protected.unmatched(base_paths);
+    if unmatched.len() == plan.config.verify.protected.len() && !unmatched.is_empty() {
+        shared.bench.emitter.emit(RunEvent::Warning {
+            message: "no file of the base matches verify.protected: candidates' edits to tests are not being set aside".into(),
+        });
+        return;
+    }
+    for glob in unmatched.iter().filter(|g| !plan.default_protected.contains(g)) {
+        shared.bench.emitter.emit(RunEvent::Warning {
+            message: format!("verify.protected: `{glob}` matches no file of the base"),
+        });
+    }
+}
+
+/// Creates every candidate's workspace (and the baseline's, when there is anything to verify)
+/// in parallel. A failure ends the run before any agent starts.
+async fn provision(
+    shared: &Arc<Shared>,
+    slots: &mut [Slot],
+    need_base: bool,
+) -> Result<Option<Workspace>, EngineError> {
+    let plan = &shared.plan;
+    let kind = workspace_kind(plan.config.run.workspace, &shared.ws_dir);
+    let total = slots.len() + usize::from(need_base);
+    let emitter = &shared.bench.emitter;
+    emitter.emit(RunEvent::PhaseStarted { phase: Phase::Provision, total });
+    let limit = Arc::new(Semaphore::new(plan.jobs.max(2)));
+    let mut set = JoinSet::new();
+    let names: Vec<Option<CandidateId>> =
+        slots.iter().map(|s| Some(s.id.clone())).chain(need_base.then_some(None)).collect();
+    for (i, name) in names.into_iter().enumerate() {
+        let (repo, base, limit) = (plan.repo.clone(), shared.base.clone(), limit.clone());
+        let who = name.as_ref().map(CandidateId::as_str).unwrap_or("base").to_owned();
+        let dir = shared.ws_dir.join(&who);
+        let branch = format!("baton/{}/{who}", shared.run);
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let t = Instant::now();
+            let ws =
+                tokio::task::spawn_blocking(move || Workspace::create(&repo, kind, &dir, &base, &branch))
+                    .await
+                    .unwrap_or_else(|e| Err(GitError::Spawn(std::io::Error::other(e.to_string()))));
+            (i, ws, t.elapsed().as_millis() as u64)
+        });
+    }
+    let mut base_ws = None;
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        let Ok((i, ws, millis)) = joined else { continue };
+        match ws {
+            Ok(ws) if i < slots.len() => {
+                emitter.emit(RunEvent::WorkspaceReady {
+                    candidate: slots[i].id.clone(),
+                    path: ws.tree.to_string_lossy().into_owned(),
+                    millis,
+                });
+                slots[i].workspace = Some(ws);
+            }
+            Ok(ws) => base_ws = Some(ws),
+            Err(e) => {
+                first_error.get_or_insert(EngineError::from(e));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(base_ws),
+    }
+}
+
+/// The kind of workspace the configuration asks for; `auto`: an overlay where this process can
+/// mount one, else a clone.
+fn workspace_kind(mode: baton_config::WorkspaceMode, ws_dir: &std::path::Path) -> WorkspaceKind {
+    use baton_config::WorkspaceMode;
+    match mode {
+        WorkspaceMode::Clone => WorkspaceKind::Clone,
+        WorkspaceMode::Worktree => WorkspaceKind::Worktree,
+        WorkspaceMode::Overlay => WorkspaceKind::Overlay,
+        WorkspaceMode::Auto => {
+            let parent = ws_dir.parent().unwrap_or(ws_dir).to_owned();
+            let _ = std::fs::create_dir_all(&parent);
+            if baton_git::overlay_supported(&parent) { WorkspaceKind::Overlay } else { WorkspaceKind::Clone }
+        }
+    }
+}
+
+/// The planned candidates: agents × strategies × repeats, numbered in that order.
+pub(crate) fn plan_slots(plan: &RunPlan) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for agent in &plan.agents {
+        for (strategy, prompt) in &plan.strategies {
+            for _ in 0..plan.repeats {
+                slots.push(Slot {
+                    id: CandidateId::nth(slots.len() + 1),
+                    agent: agent.clone(),
+                    strategy: strategy.clone(),
+                    strategy_prompt: prompt.clone(),
+                    workspace: None,
+                    outcome: None,
+                    commit: None,
+                    changes: Vec::new(),
+                });
+            }
+        }
+    }
+    slots
+}
+
+/// The task and the candidates, as the run announces them.
+pub(crate) fn announced(slots: &[Slot]) -> Vec<baton_core::PlannedCandidate> {
+    slots
+        .iter()
+        .map(|s| baton_core::PlannedCandidate {
+            id: s.id.clone(),
+            agent: s.agent.name().to_owned(),
+            strategy: s.strategy.clone(),
+        })
+        .collect()
+}
