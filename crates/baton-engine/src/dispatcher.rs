@@ -16,12 +16,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use baton_agents::{Agent, AgentContext, compose_prompt};
 use baton_core::{CandidateId, Phase, RunEvent, Scoreboard, StageResult, Subject};
-use baton_git::{FileChange, GitError, Oid, Workspace, WorkspaceKind};
-use baton_verify::{BaseResults, BaseResultsSender, Split};
+use baton_git::{FileChange, Oid, Workspace};
+use baton_verify::{BaseResults, BaseResultsSender, ProbeRunner, Split};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -29,8 +28,10 @@ use crate::agent::{AgentJob, AgentResult};
 use crate::context::Shared;
 use crate::decide::{Decider, DecisionInput};
 use crate::evidence::{self, Candidate};
+use crate::hidden::LaidOver;
 use crate::matrix::{Author, Matrix};
 use crate::plan::RunPlan;
+use crate::provision::provision;
 use crate::verify::{self, Collected, Targets, Verification, VerifyJob, changes_project};
 use crate::{EngineError, candidate_ref};
 
@@ -71,160 +72,217 @@ enum Done {
     Stages { subject: Subject, results: Vec<StageResult> },
 }
 
+/// The one owner of a run's state while it works.
+struct Dispatcher<'a> {
+    shared: Arc<Shared>,
+    slots: &'a mut [Slot],
+    base_ws: Option<Workspace>,
+    /// Whether there is anything to verify at all.
+    verifies: bool,
+    targets: Targets,
+    results: HashMap<Subject, Verification>,
+    verify_limit: Arc<Semaphore>,
+    /// The base's verdicts, published to the candidates (the sender goes to the base's unit).
+    base_tx: Option<BaseResultsSender>,
+    base_rx: BaseResults,
+    units: JoinSet<Done>,
+}
+
 pub(crate) async fn dispatch(
     shared: Arc<Shared>,
     slots: &mut [Slot],
     decider: &dyn Decider,
 ) -> Result<Dispatched, EngineError> {
     let plan = &shared.plan;
-    let bench = shared.bench.clone();
     let verifies = !plan.runner.is_empty() || !plan.probes.probes.is_empty();
     let base_ws = provision(&shared, slots, verifies).await?;
-    if bench.cancel.is_cancelled() {
-        return Ok(Dispatched { scoreboard: None, verifications: 0 });
-    }
-
-    // ---- Agents, and what can be verified while they run.
-    let early = verifies && !plan.runner.uses_related_tests() && plan.hidden.is_none();
-    let verify_limit = Arc::new(Semaphore::new(plan.jobs.max(1)));
     let (base_tx, base_rx) = BaseResults::channel();
-    let mut base_tx = Some(base_tx);
-    let mut targets = Targets::default();
-    let mut results: HashMap<Subject, Verification> = HashMap::new();
-    let mut units: JoinSet<Done> = JoinSet::new();
-    if early && let Some(ws) = &base_ws {
-        let job = VerifyJob {
-            subject: Subject::Base,
-            ws: ws.clone(),
-            commit: None,
-            changed: Vec::new(),
-            related: Vec::new(),
-            split: Split::None,
-        };
-        spawn_stages(&mut units, &shared, &verify_limit, job, None, base_tx.take());
+    let mut d = Dispatcher {
+        verify_limit: Arc::new(Semaphore::new(plan.jobs.max(1))),
+        shared: shared.clone(),
+        slots,
+        base_ws,
+        verifies,
+        targets: Targets::default(),
+        results: HashMap::new(),
+        base_tx: Some(base_tx),
+        base_rx,
+        units: JoinSet::new(),
+    };
+    let cancelled =
+        |d: &Dispatcher<'_>| Dispatched { scoreboard: None, verifications: d.targets.targets.len() };
+    if shared.bench.cancel.is_cancelled() {
+        return Ok(cancelled(&d));
     }
-    if let Err(e) = start_agents(&mut units, &shared, slots) {
-        // What started is stopped by the caller's cleanup; nothing more starts.
-        units.abort_all();
-        return Err(e);
+    d.agents().await?;
+    if shared.bench.cancel.is_cancelled() {
+        return Ok(cancelled(&d));
     }
-    let mut disk_full = None;
-    while let Some(done) = units.join_next().await {
-        let Ok(done) = done else { continue };
-        match done {
-            // Cancelled before it started.
-            Done::Agent { result: None, .. } => {}
-            Done::Agent { index, result: Some(result) } => {
-                let slot = &mut slots[index];
-                slot.outcome = Some(result.outcome);
-                slot.commit = result.commit;
-                slot.changes = result.changes;
-                match result.collect_error {
-                    Some(e @ EngineError::DiskFull(_)) => {
-                        disk_full.get_or_insert(e);
-                    }
-                    Some(other) => bench.emitter.emit(RunEvent::Warning {
-                        message: format!("could not collect the work of {}: {other}", slot.id),
-                    }),
-                    None => {}
-                }
-                // A candidate that only added scripts waits: whether it is verified depends on
-                // whether another changes the project.
-                if early && changes_project(&slots[index].changes, &plan.protected) {
-                    let added = targets.add(index, &slots[index].collected(), &shared, None)?;
-                    if added == Some(true)
-                        && let Some(job) = target_job(&targets, targets.targets.len() - 1, slots)
-                    {
-                        spawn_stages(&mut units, &shared, &verify_limit, job, Some(base_rx.clone()), None);
-                    }
-                }
-            }
-            Done::Stages { subject, results: r } => {
-                results.insert(subject, (r, Vec::new()));
-            }
-        }
-    }
-    if let Some(e) = disk_full {
-        return Err(e);
-    }
-    if bench.cancel.is_cancelled() {
-        return Ok(Dispatched { scoreboard: None, verifications: targets.targets.len() });
-    }
-
-    // ---- Everything that needs every candidate.
     let hidden = match &plan.hidden {
-        Some(h) => Some(h.lay_over(&plan.repo, &shared.base, &bench.artifacts)?),
+        Some(h) => Some(h.lay_over(&plan.repo, &shared.base, &shared.bench.artifacts)?),
         None => None,
     };
-    let someone_changes_project = slots.iter().any(|s| {
-        s.commit.is_some()
-            && s.outcome.as_ref().is_some_and(|o| o.is_completed())
-            && changes_project(&s.changes, &plan.protected)
-    });
-    for (i, slot) in slots.iter().enumerate() {
-        let known = targets.evidence_trees.contains_key(&i) || targets.shared.contains_key(&i);
-        if known || (someone_changes_project && !changes_project(&slot.changes, &plan.protected)) {
-            continue;
-        }
-        targets.add(i, &slot.collected(), &shared, hidden.as_ref())?;
+    let probes = d.verify_the_rest(hidden.as_ref()).await?;
+    if shared.bench.cancel.is_cancelled() {
+        return Ok(cancelled(&d));
     }
-    let candidates: Vec<Candidate<'_>> = slots
-        .iter()
-        .map(|s| Candidate {
-            id: &s.id,
-            agent: s.agent.as_ref(),
-            strategy: &s.strategy,
-            outcome: s.outcome.as_ref(),
-            commit: s.commit.as_ref(),
-            changes: &s.changes,
-        })
-        .collect();
-    let probes = evidence::with_candidate_scripts(
-        &plan.probes,
-        &candidates,
-        &plan.repo,
-        &plan.protected,
-        plan.config.verify.candidate_scripts,
-    )?;
-    let verifications = targets.targets.len();
     let base_commit = hidden.as_ref().map(|h| h.base.clone()).unwrap_or_else(|| shared.base.clone());
-    if verifies && !targets.targets.is_empty() {
-        let changes: Vec<&[FileChange]> = slots.iter().map(|s| s.changes.as_slice()).collect();
+    let matrix = d.matrix(&base_commit).await?;
+    if shared.bench.cancel.is_cancelled() {
+        return Ok(cancelled(&d));
+    }
+    let board = d.decide(&probes, &matrix, decider)?;
+    shared.bench.emitter.emit(RunEvent::Ranked { scoreboard: board.clone() });
+    Ok(Dispatched { scoreboard: Some(board), verifications: d.targets.targets.len() })
+}
+
+impl Dispatcher<'_> {
+    /// Where verification does not depend on the other candidates (no stage uses
+    /// `{related_tests}`, no hidden tests), the base is verified while the agents run and each
+    /// candidate as soon as its agent is done.
+    fn verifies_early(&self) -> bool {
+        let plan = &self.shared.plan;
+        self.verifies && !plan.runner.uses_related_tests() && plan.hidden.is_none()
+    }
+
+    /// The agents, and what can be verified while they run; returns when every agent is done.
+    async fn agents(&mut self) -> Result<(), EngineError> {
+        if self.verifies_early()
+            && let Some(ws) = &self.base_ws
+        {
+            let job = VerifyJob {
+                subject: Subject::Base,
+                ws: ws.clone(),
+                commit: None,
+                changed: Vec::new(),
+                related: Vec::new(),
+                split: Split::None,
+            };
+            spawn_stages(&mut self.units, &self.shared, &self.verify_limit, job, None, self.base_tx.take());
+        }
+        if let Err(e) = start_agents(&mut self.units, &self.shared, self.slots) {
+            // Nothing more starts; what started ends with the units.
+            self.units.abort_all();
+            return Err(e);
+        }
+        let mut disk_full = None;
+        while let Some(done) = self.units.join_next().await {
+            let Ok(done) = done else { continue };
+            match done {
+                // Cancelled before it started.
+                Done::Agent { result: None, .. } => {}
+                Done::Agent { index, result: Some(result) } => {
+                    if let Some(e) = self.agent_done(index, result)? {
+                        disk_full.get_or_insert(e);
+                    }
+                }
+                Done::Stages { subject, results } => {
+                    self.results.insert(subject, (results, Vec::new()));
+                }
+            }
+        }
+        disk_full.map_or(Ok(()), Err)
+    }
+
+    /// Takes in what an agent left; starts its verification where that can start now. A full
+    /// disk is returned to end the run once the other agents are done.
+    fn agent_done(&mut self, index: usize, result: AgentResult) -> Result<Option<EngineError>, EngineError> {
+        let slot = &mut self.slots[index];
+        slot.outcome = Some(result.outcome);
+        slot.commit = result.commit;
+        slot.changes = result.changes;
+        match result.collect_error {
+            Some(e @ EngineError::DiskFull(_)) => return Ok(Some(e)),
+            Some(other) => self.shared.bench.emitter.emit(RunEvent::Warning {
+                message: format!("could not collect the work of {}: {other}", slot.id),
+            }),
+            None => {}
+        }
+        // A candidate that only added scripts waits: whether it is verified depends on whether
+        // another changes the project.
+        if self.verifies_early() && changes_project(&self.slots[index].changes, &self.shared.plan.protected) {
+            let added = self.targets.add(index, &self.slots[index].collected(), &self.shared, None)?;
+            if added == Some(true)
+                && let Some(job) = target_job(&self.targets, self.targets.targets.len() - 1, self.slots)
+            {
+                let base = Some(self.base_rx.clone());
+                spawn_stages(&mut self.units, &self.shared, &self.verify_limit, job, base, None);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Everything that needs every candidate: the trees not verified yet, the related tests of
+    /// all changes, each subject's remaining stages and its probes (the task's examples and the
+    /// scripts candidates added). Returns the probes the run ran.
+    async fn verify_the_rest(&mut self, hidden: Option<&LaidOver>) -> Result<ProbeRunner, EngineError> {
+        let shared = self.shared.clone();
+        let plan = &shared.plan;
+        let someone_changes_project = self.slots.iter().any(|s| {
+            s.commit.is_some()
+                && s.outcome.as_ref().is_some_and(|o| o.is_completed())
+                && changes_project(&s.changes, &plan.protected)
+        });
+        for (i, slot) in self.slots.iter().enumerate() {
+            let known = self.targets.evidence_trees.contains_key(&i) || self.targets.shared.contains_key(&i);
+            if known || (someone_changes_project && !changes_project(&slot.changes, &plan.protected)) {
+                continue;
+            }
+            self.targets.add(i, &slot.collected(), &shared, hidden)?;
+        }
+        let probes = evidence::with_candidate_scripts(
+            &plan.probes,
+            &self.candidates(),
+            &plan.repo,
+            &plan.protected,
+            plan.config.verify.candidate_scripts,
+        )?;
+        if !self.verifies || self.targets.targets.is_empty() {
+            return Ok(probes);
+        }
+        let base_commit = hidden.map(|h| h.base.clone()).unwrap_or_else(|| shared.base.clone());
+        let changes: Vec<&[FileChange]> = self.slots.iter().map(|s| s.changes.as_slice()).collect();
         let base_plan =
-            targets.plan_related(&changes, &shared, &base_commit, hidden.as_ref(), base_ws.is_some())?;
+            self.targets.plan_related(&changes, &shared, &base_commit, hidden, self.base_ws.is_some())?;
         warn_unmatched_protected(&shared, &base_plan.paths);
-        bench.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Verify, total: targets.targets.len() + 1 });
+        let total = self.targets.targets.len() + 1;
+        shared.bench.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Verify, total });
         let mut jobs = Vec::new();
-        if let Some(ws) = &base_ws {
+        if let Some(ws) = &self.base_ws {
             jobs.push(VerifyJob {
                 subject: Subject::Base,
                 // A fresh checkout of the base, unless hidden tests are laid over it.
-                commit: hidden.as_ref().map(|h| h.base.clone()),
+                commit: hidden.map(|h| h.base.clone()),
                 ws: ws.clone(),
                 changed: base_plan.changed,
                 related: base_plan.related,
                 split: base_plan.split,
             });
         }
-        jobs.extend((0..targets.targets.len()).filter_map(|t| target_job(&targets, t, slots)));
+        jobs.extend((0..self.targets.targets.len()).filter_map(|t| target_job(&self.targets, t, self.slots)));
+        let (base_tx, base_rx) = (self.base_tx.take(), self.base_rx.clone());
         let verified =
-            verify_remaining(&shared, jobs, &probes, &verify_limit, &mut results, base_tx, base_rx).await;
-        for (subject, v) in verified {
-            results.insert(subject, v);
-        }
-    }
-    if bench.cancel.is_cancelled() {
-        return Ok(Dispatched { scoreboard: None, verifications });
+            verify_remaining(&shared, jobs, &probes, &self.verify_limit, &mut self.results, base_tx, base_rx)
+                .await;
+        self.results.extend(verified);
+        Ok(probes)
     }
 
-    // ---- The test matrix, the evidence, the decision.
-    let matrix = if plan.config.verify.matrix && !plan.runner.is_empty() && !targets.targets.is_empty() {
+    /// The tests candidates wrote, run on the base (as verified, at `base_commit`) and on every
+    /// distinct candidate.
+    async fn matrix(&self, base_commit: &Oid) -> Result<Vec<baton_core::MatrixRow>, EngineError> {
+        let plan = &self.shared.plan;
+        if !plan.config.verify.matrix || plan.runner.is_empty() || self.targets.targets.is_empty() {
+            return Ok(Vec::new());
+        }
         // Only the tests the candidates added count: names the base's own run did not have.
-        let known: std::collections::HashSet<String> = results
+        let known: std::collections::HashSet<String> = self
+            .results
             .get(&Subject::Base)
             .map(|(stages, _)| stages.iter().flat_map(|r| r.tests.iter().map(|t| t.name.clone())).collect())
             .unwrap_or_default();
-        let authors: Vec<Author<'_>> = slots
+        let authors: Vec<Author<'_>> = self
+            .slots
             .iter()
             .map(|s| Author {
                 id: &s.id,
@@ -241,40 +299,64 @@ pub(crate) async fn dispatch(
             runner: &plan.runner,
             limit: plan.config.verify.matrix_limit,
             jobs: plan.jobs,
-            bench: &bench,
+            bench: &self.shared.bench,
         };
-        matrix
-            .run(&targets.targets, base_ws.as_ref().map(|ws| (ws.clone(), base_commit.clone())), &known)
-            .await?
-    } else {
-        Vec::new()
-    };
-    if bench.cancel.is_cancelled() {
-        return Ok(Dispatched { scoreboard: None, verifications });
+        let base = self.base_ws.as_ref().map(|ws| (ws.clone(), base_commit.clone()));
+        matrix.run(&self.targets.targets, base, &known).await
     }
-    let evidence =
-        evidence::assemble(&candidates, &plan.repo, &shared.base, &plan.protected, &targets, &results)?;
-    let probe_context = evidence::probe_context(&probes, &results);
-    let setup_problems = match results.get(&Subject::Base) {
-        Some((base_results, _)) => {
-            let verified: Vec<&[StageResult]> = results
-                .iter()
-                .filter(|(s, _)| !matches!(s, Subject::Base))
-                .map(|(_, (stages, _))| stages.as_slice())
-                .collect();
-            baton_verify::setup_problems(&bench.artifacts, base_results, &verified)
-        }
-        None => Vec::new(),
-    };
-    let board = decider.decide(&DecisionInput {
-        run: &shared.run,
-        probes: &probe_context,
-        matrix: &matrix,
-        candidates: &evidence,
-        setup_problems: &setup_problems,
-    });
-    bench.emitter.emit(RunEvent::Ranked { scoreboard: board.clone() });
-    Ok(Dispatched { scoreboard: Some(board), verifications })
+
+    /// The evidence, and the decision from it.
+    fn decide(
+        &self,
+        probes: &ProbeRunner,
+        matrix: &[baton_core::MatrixRow],
+        decider: &dyn Decider,
+    ) -> Result<Scoreboard, EngineError> {
+        let shared = &self.shared;
+        let plan = &shared.plan;
+        let evidence = evidence::assemble(
+            &self.candidates(),
+            &plan.repo,
+            &shared.base,
+            &plan.protected,
+            &self.targets,
+            &self.results,
+        )?;
+        let probe_context = evidence::probe_context(probes, &self.results);
+        let setup_problems = match self.results.get(&Subject::Base) {
+            Some((base_results, _)) => {
+                let verified: Vec<&[StageResult]> = self
+                    .results
+                    .iter()
+                    .filter(|(s, _)| !matches!(s, Subject::Base))
+                    .map(|(_, (stages, _))| stages.as_slice())
+                    .collect();
+                baton_verify::setup_problems(&shared.bench.artifacts, base_results, &verified)
+            }
+            None => Vec::new(),
+        };
+        Ok(decider.decide(&DecisionInput {
+            run: &shared.run,
+            probes: &probe_context,
+            matrix,
+            candidates: &evidence,
+            setup_problems: &setup_problems,
+        }))
+    }
+
+    fn candidates(&self) -> Vec<Candidate<'_>> {
+        self.slots
+            .iter()
+            .map(|s| Candidate {
+                id: &s.id,
+                agent: s.agent.as_ref(),
+                strategy: &s.strategy,
+                outcome: s.outcome.as_ref(),
+                commit: s.commit.as_ref(),
+                changes: &s.changes,
+            })
+            .collect()
+    }
 }
 
 /// The verification job of target `t`, in its primary candidate's workspace.
@@ -410,78 +492,6 @@ fn warn_unmatched_protected(shared: &Shared, base_paths: &[String]) {
         shared.bench.emitter.emit(RunEvent::Warning {
             message: format!("verify.protected: `{glob}` matches no file of the base"),
         });
-    }
-}
-
-/// Creates every candidate's workspace (and the baseline's, when there is anything to verify)
-/// in parallel. A failure ends the run before any agent starts.
-async fn provision(
-    shared: &Arc<Shared>,
-    slots: &mut [Slot],
-    need_base: bool,
-) -> Result<Option<Workspace>, EngineError> {
-    let plan = &shared.plan;
-    let kind = workspace_kind(plan.config.run.workspace, &shared.ws_dir);
-    let total = slots.len() + usize::from(need_base);
-    let emitter = &shared.bench.emitter;
-    emitter.emit(RunEvent::PhaseStarted { phase: Phase::Provision, total });
-    let limit = Arc::new(Semaphore::new(plan.jobs.max(2)));
-    let mut set = JoinSet::new();
-    let names: Vec<Option<CandidateId>> =
-        slots.iter().map(|s| Some(s.id.clone())).chain(need_base.then_some(None)).collect();
-    for (i, name) in names.into_iter().enumerate() {
-        let (repo, base, limit) = (plan.repo.clone(), shared.base.clone(), limit.clone());
-        let who = name.as_ref().map(CandidateId::as_str).unwrap_or("base").to_owned();
-        let dir = shared.ws_dir.join(&who);
-        let branch = format!("baton/{}/{who}", shared.run);
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let t = Instant::now();
-            let ws =
-                tokio::task::spawn_blocking(move || Workspace::create(&repo, kind, &dir, &base, &branch))
-                    .await
-                    .unwrap_or_else(|e| Err(GitError::Spawn(std::io::Error::other(e.to_string()))));
-            (i, ws, t.elapsed().as_millis() as u64)
-        });
-    }
-    let mut base_ws = None;
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        let Ok((i, ws, millis)) = joined else { continue };
-        match ws {
-            Ok(ws) if i < slots.len() => {
-                emitter.emit(RunEvent::WorkspaceReady {
-                    candidate: slots[i].id.clone(),
-                    path: ws.tree.to_string_lossy().into_owned(),
-                    millis,
-                });
-                slots[i].workspace = Some(ws);
-            }
-            Ok(ws) => base_ws = Some(ws),
-            Err(e) => {
-                first_error.get_or_insert(EngineError::from(e));
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(base_ws),
-    }
-}
-
-/// The kind of workspace the configuration asks for; `auto`: an overlay where this process can
-/// mount one, else a clone.
-fn workspace_kind(mode: baton_config::WorkspaceMode, ws_dir: &std::path::Path) -> WorkspaceKind {
-    use baton_config::WorkspaceMode;
-    match mode {
-        WorkspaceMode::Clone => WorkspaceKind::Clone,
-        WorkspaceMode::Worktree => WorkspaceKind::Worktree,
-        WorkspaceMode::Overlay => WorkspaceKind::Overlay,
-        WorkspaceMode::Auto => {
-            let parent = ws_dir.parent().unwrap_or(ws_dir).to_owned();
-            let _ = std::fs::create_dir_all(&parent);
-            if baton_git::overlay_supported(&parent) { WorkspaceKind::Overlay } else { WorkspaceKind::Clone }
-        }
     }
 }
 

@@ -38,6 +38,7 @@ mod matrix;
 mod merge;
 mod paths;
 mod plan;
+mod provision;
 mod recover;
 mod run;
 mod util;
