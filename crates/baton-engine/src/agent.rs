@@ -7,7 +7,8 @@ use std::time::Instant;
 use baton_agents::{Agent, AgentContext, Plan, apply_patch};
 use baton_core::{AgentOutcome, RunEvent};
 use baton_exec::Cancel;
-use baton_git::{FileChange, Oid, Repo, Workspace};
+use baton_git::{FileChange, Oid, Repo};
+use baton_workspace::Workspace;
 
 use crate::EngineError;
 use crate::events::Emitter;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use baton_config::Config;
 use baton_core::{StageResult, Subject};
 use baton_exec::Cancel;
-use baton_git::{Oid, Repo, Workspace, WorkspaceKind};
+use baton_git::{Oid, Repo};
 use baton_verify::{Protected, RelatedTests, Split, StageRunner, SubjectContext, looks_like_test};
+use baton_workspace::{Local, Workspace, WorkspaceKind, WorkspaceProvider};
 
 use crate::EngineError;
 
@@ -60,12 +61,11 @@ pub async fn check_stages(
     std::fs::create_dir_all(&logs).map_err(EngineError::io(&logs))?;
     let ws_dir = logs.join("workspace");
     let (r, c, d) = (repo.clone(), commit.clone(), ws_dir.clone());
-    let ws = tokio::task::spawn_blocking(move || {
-        Workspace::create(&r, WorkspaceKind::Clone, &d, &c, "baton/check")
-    })
-    .await
-    .map_err(|e| EngineError::Failed(format!("the check's workspace: {e}")))?
-    .map_err(EngineError::from_git)?;
+    let ws =
+        tokio::task::spawn_blocking(move || Local(WorkspaceKind::Clone).create(&r, &d, &c, "baton/check"))
+            .await
+            .map_err(|e| EngineError::Failed(format!("the check's workspace: {e}")))?
+            .map_err(EngineError::from_git)?;
     let ctx = SubjectContext {
         subject: Subject::Base,
         workspace: ws.tree.clone(),

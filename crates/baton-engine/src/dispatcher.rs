@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use baton_agents::{Agent, AgentContext, compose_prompt};
 use baton_core::{CandidateId, Phase, RunEvent, Scoreboard, StageResult, Subject};
-use baton_git::{FileChange, Oid, Workspace};
+use baton_git::{FileChange, Oid};
 use baton_verify::{BaseResults, BaseResultsSender, ProbeRunner, Split};
+use baton_workspace::Workspace;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use baton_core::{AgentOutcome, CandidateId, Phase, RunEvent, Subject};
-use baton_git::{FileChange, Oid, Repo, Workspace};
+use baton_git::{FileChange, Oid, Repo};
 use baton_verify::{Protected, Split, StageRunner, SubjectContext, looks_like_test};
+use baton_workspace::Workspace;
 use tokio::sync::Semaphore;
 
 use crate::EngineError;

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use baton_agents::Agent;
-use baton_config::Config;
+use baton_config::{Config, WorkspaceMode};
 use baton_core::{RunId, Task};
 use baton_git::{Oid, Repo};
 use baton_verify::{Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, StageRunner, extract_probes};
+use baton_workspace::{Local, WorkspaceKind, WorkspaceProvider};
 
 use crate::EngineError;
 use crate::events::{Clock, SystemClock};
@@ -102,6 +103,10 @@ pub struct RunPlan {
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) run_id: Option<RunId>,
+    /// Where candidates' workspaces come from.
+    pub(crate) workspaces: Arc<dyn WorkspaceProvider>,
+    /// The directory under which this repository's runs keep their workspaces.
+    pub(crate) workspace_root: std::path::PathBuf,
 }
 
 impl RunPlan {
@@ -211,6 +216,21 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         grace: config.run.grace,
     };
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let workspace_root = {
+        let configured = &config.run.workspace_root;
+        let root = if configured.as_os_str().is_empty() {
+            crate::default_workspace_root()
+        } else {
+            configured.clone()
+        };
+        crate::paths::repo_workspace_dir(&root, &repo.root)
+    };
+    let workspaces: Arc<dyn WorkspaceProvider> = Arc::new(Local(match config.run.workspace {
+        WorkspaceMode::Clone => WorkspaceKind::Clone,
+        WorkspaceMode::Worktree => WorkspaceKind::Worktree,
+        WorkspaceMode::Overlay => WorkspaceKind::Overlay,
+        WorkspaceMode::Auto => baton_workspace::best_local(&workspace_root),
+    }));
     Ok(RunPlan {
         jobs: if req.jobs == 0 { cores } else { req.jobs },
         agent_jobs: req.agent_jobs,
@@ -236,6 +256,8 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         warnings,
         clock: req.clock,
         run_id: req.run_id,
+        workspaces,
+        workspace_root,
         config,
     })
 }

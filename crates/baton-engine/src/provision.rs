@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use baton_core::{CandidateId, Phase, RunEvent};
-use baton_git::{GitError, Workspace, WorkspaceKind};
+use baton_git::GitError;
+use baton_workspace::Workspace;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -21,7 +22,7 @@ pub(crate) async fn provision(
     need_base: bool,
 ) -> Result<Option<Workspace>, EngineError> {
     let plan = &shared.plan;
-    let kind = workspace_kind(plan.config.run.workspace, &shared.ws_dir);
+    let provider = plan.workspaces.clone();
     let total = slots.len() + usize::from(need_base);
     let emitter = &shared.bench.emitter;
     emitter.emit(RunEvent::PhaseStarted { phase: Phase::Provision, total });
@@ -30,17 +31,17 @@ pub(crate) async fn provision(
     let names: Vec<Option<CandidateId>> =
         slots.iter().map(|s| Some(s.id.clone())).chain(need_base.then_some(None)).collect();
     for (i, name) in names.into_iter().enumerate() {
-        let (repo, base, limit) = (plan.repo.clone(), shared.base.clone(), limit.clone());
+        let (repo, base, limit, provider) =
+            (plan.repo.clone(), shared.base.clone(), limit.clone(), provider.clone());
         let who = name.as_ref().map(CandidateId::as_str).unwrap_or("base").to_owned();
         let dir = shared.ws_dir.join(&who);
         let branch = format!("baton/{}/{who}", shared.run);
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let t = Instant::now();
-            let ws =
-                tokio::task::spawn_blocking(move || Workspace::create(&repo, kind, &dir, &base, &branch))
-                    .await
-                    .unwrap_or_else(|e| Err(GitError::Spawn(std::io::Error::other(e.to_string()))));
+            let ws = tokio::task::spawn_blocking(move || provider.create(&repo, &dir, &base, &branch))
+                .await
+                .unwrap_or_else(|e| Err(GitError::Spawn(std::io::Error::other(e.to_string()))));
             (i, ws, t.elapsed().as_millis() as u64)
         });
     }
@@ -66,21 +67,5 @@ pub(crate) async fn provision(
     match first_error {
         Some(e) => Err(e),
         None => Ok(base_ws),
-    }
-}
-
-/// The kind of workspace the configuration asks for; `auto`: an overlay where this process can
-/// mount one, else a clone.
-fn workspace_kind(mode: baton_config::WorkspaceMode, ws_dir: &std::path::Path) -> WorkspaceKind {
-    use baton_config::WorkspaceMode;
-    match mode {
-        WorkspaceMode::Clone => WorkspaceKind::Clone,
-        WorkspaceMode::Worktree => WorkspaceKind::Worktree,
-        WorkspaceMode::Overlay => WorkspaceKind::Overlay,
-        WorkspaceMode::Auto => {
-            let parent = ws_dir.parent().unwrap_or(ws_dir).to_owned();
-            let _ = std::fs::create_dir_all(&parent);
-            if baton_git::overlay_supported(&parent) { WorkspaceKind::Overlay } else { WorkspaceKind::Clone }
-        }
     }
 }

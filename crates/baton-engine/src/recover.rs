@@ -1,8 +1,9 @@
 use std::path::Path;
 
 use baton_core::RunId;
-use baton_git::{Repo, Workspace};
+use baton_git::Repo;
 use baton_store::{RunRow, Store};
+use baton_workspace::Workspace;
 
 use crate::{EngineError, candidate_ref};
 
@@ -137,7 +138,7 @@ pub fn clean(
     if let Some(r) = store.runs(1)?.first()
         && let Some(repo_dir) = Path::new(&r.workspace_root).parent()
     {
-        report.snapshots_removed += baton_git::remove_unused_snapshots(&repo_dir.join("snapshots"));
+        report.snapshots_removed += baton_workspace::remove_unused_snapshots(&repo_dir.join("snapshots"));
     }
     Ok(report)
 }

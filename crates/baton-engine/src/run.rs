@@ -8,15 +8,16 @@ use std::time::Instant;
 
 use baton_core::{RunEvent, RunId, RunStatus, Scoreboard};
 use baton_exec::Cancel;
-use baton_git::{Repo, Workspace};
+use baton_git::Repo;
 use baton_store::Store;
+use baton_workspace::Workspace;
 
 use crate::context::{Bench, Shared};
 use crate::decide::{Decider, EvidenceDecider};
 use crate::dispatcher;
 use crate::events::{Clock, Recorder, Reporter, watch_cancel};
 use crate::plan::RunPlan;
-use crate::{EngineError, base_ref, default_workspace_root, run_workspace_dir};
+use crate::{EngineError, base_ref};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -63,9 +64,7 @@ pub async fn run_with(
         git.snapshot_worktree(&plan.head, &message, &artifacts)?
     };
     git.update_ref(&base_ref(&run_id), &base, None)?;
-    let ws_root = &plan.config.run.workspace_root;
-    let ws_root = if ws_root.as_os_str().is_empty() { default_workspace_root() } else { ws_root.clone() };
-    let ws_dir = run_workspace_dir(&ws_root, &repo.root, &run_id);
+    let ws_dir = plan.workspace_root.join(run_id.as_str());
     let mut slots = dispatcher::plan_slots(&plan);
 
     let (recorder, emitter) = Recorder::start(run_id.clone(), store, reporter, plan.clock.clone());

@@ -5,10 +5,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use baton_core::{AgentOutcome, CandidateId, ProbeOutcome, RunEvent, StageResult, Subject};
-use baton_git::{FileChange, Oid, Workspace};
+use baton_git::{FileChange, Oid};
 use baton_verify::{
     BaseResults, BaseResultsSender, ProbeRunner, Protected, Split, StageRunner, SubjectContext,
 };
+use baton_workspace::Workspace;
 
 use crate::EngineError;
 use crate::context::{Bench, Shared};

@@ -208,7 +208,9 @@ impl Git {
         baton_exec::run_sync(cmd, None).map_err(GitError::Spawn)
     }
 
-    pub(crate) fn output_with(
+    /// Runs git with extra environment variables (a private `GIT_INDEX_FILE`) and optional
+    /// input; stdout, or an error carrying stderr.
+    pub fn output_with(
         &self,
         args: &[&str],
         env: &[(&str, &str)],

@@ -1,6 +1,6 @@
 //! baton-git against real repositories.
 
-use baton_git::{ChangeKind, GitError, MergeOutcome, Oid, Repo, Workspace, WorkspaceKind};
+use baton_git::{ChangeKind, GitError, MergeOutcome, Oid, Repo};
 use baton_testkit::TestRepo;
 
 fn oid(s: &str) -> Oid {
@@ -55,70 +55,6 @@ fn snapshot_of_a_dirty_tree_leaves_the_users_index_alone() {
     let files = repo.git().diff_files(&head, &snap).unwrap();
     let paths: Vec<_> = files.iter().map(|f| (f.path.as_str(), f.kind)).collect();
     assert_eq!(paths, [("a.txt", ChangeKind::Modified), ("new.txt", ChangeKind::Added)]);
-}
-
-#[test]
-fn a_workspace_keeps_the_agents_work_even_if_it_deletes_dot_git() {
-    let t = TestRepo::with_files(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
-    let refs_before = t.all_refs();
-    let repo = Repo::discover(t.path()).unwrap();
-    let base = repo.head().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let ws =
-        Workspace::create(&repo, WorkspaceKind::Clone, &root.path().join("c1"), &base, "baton/c1").unwrap();
-    assert_eq!(std::fs::read_to_string(ws.tree.join("a.txt")).unwrap(), "a\n");
-    // The workspace has no way back to the user's repository.
-    assert!(baton_testkit::git_command(&ws.tree).args(["remote"]).output().unwrap().stdout.is_empty());
-
-    std::fs::write(ws.tree.join("a.txt"), "agent\n").unwrap();
-    std::fs::remove_file(ws.tree.join("b.txt")).unwrap();
-    std::fs::write(ws.tree.join("c.txt"), "new\n").unwrap();
-    std::fs::remove_file(ws.tree.join(".git")).unwrap();
-
-    let commit = ws.snapshot(&base, "candidate c1").unwrap();
-    ws.publish(&repo, &commit, "refs/baton/runs/r1/c1").unwrap();
-    assert_eq!(t.git(&["rev-parse", "refs/baton/runs/r1/c1"]).trim(), commit.as_str());
-    assert_eq!(t.git(&["show", "refs/baton/runs/r1/c1:a.txt"]), "agent\n");
-    let changes = repo.git().diff_files(&base, &commit).unwrap();
-    let kinds: Vec<_> = changes.iter().map(|c| (c.path.as_str(), c.kind, c.added, c.deleted)).collect();
-    assert_eq!(
-        kinds,
-        [
-            ("a.txt", ChangeKind::Modified, Some(1), Some(1)),
-            ("b.txt", ChangeKind::Deleted, Some(0), Some(1)),
-            ("c.txt", ChangeKind::Added, Some(1), Some(0)),
-        ]
-    );
-    // Only the new ref appeared in the user's repository.
-    let after = t.all_refs();
-    assert_eq!(after.lines().count(), refs_before.lines().count() + 1);
-    ws.remove().unwrap();
-    assert!(!ws.root.exists());
-}
-
-#[test]
-fn checkout_resets_a_workspace_to_a_commit() {
-    let t = TestRepo::with_files(&[("a.txt", "a\n")]);
-    let repo = Repo::discover(t.path()).unwrap();
-    let base = repo.head().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    for kind in [WorkspaceKind::Clone, WorkspaceKind::Worktree] {
-        let ws = Workspace::create(
-            &repo,
-            kind,
-            &root.path().join(format!("{kind:?}")),
-            &base,
-            &format!("baton/{kind:?}"),
-        )
-        .unwrap();
-        std::fs::write(ws.tree.join("a.txt"), "dirty\n").unwrap();
-        std::fs::write(ws.tree.join("junk.txt"), "junk\n").unwrap();
-        ws.checkout(&base).unwrap();
-        assert_eq!(std::fs::read_to_string(ws.tree.join("a.txt")).unwrap(), "a\n");
-        assert!(!ws.tree.join("junk.txt").exists());
-        ws.remove().unwrap();
-    }
-    assert!(!t.git(&["worktree", "list"]).contains("Worktree"));
 }
 
 #[test]
@@ -184,51 +120,6 @@ fn protected_paths_are_restored_from_the_base_in_a_new_tree() {
 }
 
 #[test]
-fn an_overlay_workspace_shares_a_snapshot_and_keeps_only_changes() {
-    let t = TestRepo::with_files(&[("a.txt", "a\n"), ("dir/b.txt", "b\n")]);
-    let repo = Repo::discover(t.path()).unwrap();
-    let base = repo.head().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let runs = root.path().join("repo").join("run1");
-    std::fs::create_dir_all(&runs).unwrap();
-    if !baton_git::overlay_supported(root.path()) {
-        eprintln!("skipped: this process may not mount overlays (needs root or CAP_SYS_ADMIN)");
-        return;
-    }
-    let a = Workspace::create(&repo, WorkspaceKind::Overlay, &runs.join("c1"), &base, "baton/c1").unwrap();
-    let b = Workspace::create(&repo, WorkspaceKind::Overlay, &runs.join("c2"), &base, "baton/c2").unwrap();
-    assert_eq!(std::fs::read_to_string(a.tree.join("a.txt")).unwrap(), "a\n");
-    std::fs::write(a.tree.join("a.txt"), "changed in c1\n").unwrap();
-    std::fs::remove_file(a.tree.join(".git")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(b.tree.join("a.txt")).unwrap(),
-        "a\n",
-        "candidates do not see each other"
-    );
-    assert!(b.tree.join(".git").exists());
-    // An agent's own git commands in the overlay write to the overlay's git dir, not the snapshot.
-    let status = baton_testkit::git_command(&b.tree)
-        .args(["commit", "--quiet", "--allow-empty", "-m", "agent"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let commit = a.snapshot(&base, "c1").unwrap();
-    a.publish(&repo, &commit, "refs/baton/runs/run1/c1").unwrap();
-    assert_eq!(t.git(&["show", "refs/baton/runs/run1/c1:a.txt"]), "changed in c1\n");
-    let snapshot = root.path().join("repo/snapshots").join(base.as_str());
-    assert!(snapshot.join("tree/a.txt").is_file());
-    assert_eq!(
-        std::fs::read_to_string(snapshot.join("tree/a.txt")).unwrap(),
-        "a\n",
-        "the snapshot is never written"
-    );
-    a.remove().unwrap();
-    b.remove().unwrap();
-    assert!(!runs.join("c1").exists() && !runs.join("c2").exists());
-    assert_eq!(baton_git::remove_unused_snapshots(&root.path().join("repo/snapshots")), 1);
-}
-
-#[test]
 fn a_directory_is_committed_over_a_parent_without_removing_its_files() {
     let t = TestRepo::with_files(&[("a.txt", "a\n"), ("tests/t1.sh", "one\n")]);
     let base = oid(&t.head());
@@ -279,45 +170,4 @@ fn grep_finds_lines_of_a_commit_not_of_the_working_tree() {
     );
     assert_eq!(git.file_at(&head, "pkg/late.py").unwrap(), None, "not committed");
     assert!(git.grep(&head, "(unclosed", &[]).is_err(), "a bad pattern is an error, not no match");
-}
-
-/// An agent's edit that keeps a file's size, made in the same second as the workspace's
-/// checkout, is in the snapshot. Git trusts a file's cached stat data (to the second) unless the
-/// file is not older than the index; a copy of the index made at collection time, with a newer
-/// time of its own, made such an edit look unchanged, and the agent's work was lost.
-#[test]
-fn an_edit_in_the_same_second_as_the_checkout_is_not_lost() {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-    let secs = |p: &std::path::Path| {
-        std::fs::metadata(p).unwrap().modified().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs()
-    };
-    let until_next_second = || {
-        let frac = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_millis();
-        std::thread::sleep(Duration::from_millis(u64::from(1010 - frac)));
-    };
-    let t = TestRepo::with_files(&[("calc.sh", "add() { echo $(( $1 - $2 )); }\n")]);
-    let repo = Repo::discover(t.path()).unwrap();
-    let base = repo.head().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    for kind in [WorkspaceKind::Clone, WorkspaceKind::Worktree] {
-        let mut checked = false;
-        for attempt in 0..5 {
-            until_next_second();
-            let dir = root.path().join(format!("{kind:?}-{attempt}"));
-            let ws =
-                Workspace::create(&repo, kind, &dir, &base, &format!("baton/{kind:?}-{attempt}")).unwrap();
-            std::fs::write(ws.tree.join("calc.sh"), "add() { echo $(( $1 + $2 )); }\n").unwrap();
-            if secs(&ws.tree.join("calc.sh")) != secs(&ws.git_dir.join("index")) {
-                ws.remove().unwrap();
-                continue; // the edit did not fall in the checkout's second: try again
-            }
-            until_next_second();
-            let commit = ws.snapshot(&base, "candidate").unwrap();
-            let content = ws.git().file_at(&commit, "calc.sh").unwrap().unwrap();
-            assert_eq!(String::from_utf8(content).unwrap(), "add() { echo $(( $1 + $2 )); }\n", "{kind:?}");
-            checked = true;
-            break;
-        }
-        assert!(checked, "{kind:?}: no edit fell in the checkout's second in 5 tries");
-    }
 }

@@ -1,0 +1,143 @@
+//! Copy-on-write workspaces: a read-only snapshot of the base commit per commit, shared by every
+//! run on it, and an overlay (Linux overlayfs) per candidate on top of it, holding only what the
+//! agent changes. Made in milliseconds whatever the size of the repository; needs the right to
+//! mount (root, or a user namespace).
+
+use std::path::{Path, PathBuf};
+
+use baton_git::{GitError, Oid, Repo};
+
+use crate::Workspace;
+
+/// `remove_dir_all` that also copes with directories an agent made read-only.
+pub(crate) fn remove_dir_all_forcibly(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            make_writable(path);
+            std::fs::remove_dir_all(path)
+        }
+    }
+}
+
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    if meta.is_dir() {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for e in entries.flatten() {
+                make_writable(&e.path());
+            }
+        }
+    }
+}
+
+pub(crate) fn io_err(context: String, source: std::io::Error) -> GitError {
+    GitError::Io { context, source }
+}
+
+/// The read-only checkout of `commit` that overlays sit on: a clone with its git directory
+/// beside the tree, the tree's `.git` file pointing there by a relative path (so that inside an
+/// overlay it names the overlay's own copy, never the snapshot). Made once, atomically: built
+/// under a temporary name and renamed into place.
+pub(crate) fn snapshot(repo: &Repo, snapshots: &Path, commit: &Oid) -> Result<PathBuf, GitError> {
+    let dir = snapshots.join(commit.as_str());
+    if dir.join(SNAPSHOT_DONE).is_file() {
+        return Ok(dir);
+    }
+    // Workspaces are provisioned in parallel: the first thread builds the snapshot, the others
+    // wait for it. (Other processes are kept apart by the temporary name and the rename.)
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join(SNAPSHOT_DONE).is_file() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(snapshots)
+        .map_err(|e| io_err(format!("cannot create {}", snapshots.display()), e))?;
+    let tmp = snapshots.join(format!("{commit}.tmp-{}", std::process::id()));
+    let _ = remove_dir_all_forcibly(&tmp);
+    let built = (|| {
+        std::fs::create_dir_all(&tmp).map_err(|e| io_err(format!("cannot create {}", tmp.display()), e))?;
+        Workspace::create_clone(repo, &tmp, &tmp.join("tree"), commit, "baton/snapshot")?;
+        std::fs::write(tmp.join("tree").join(".git"), "gitdir: ../git\n")
+            .map_err(|e| io_err(format!("cannot write {}", tmp.display()), e))?;
+        std::fs::write(tmp.join(SNAPSHOT_DONE), commit.as_str())
+            .map_err(|e| io_err(format!("cannot write {}", tmp.display()), e))
+    })();
+    if let Err(e) = built {
+        let _ = remove_dir_all_forcibly(&tmp);
+        return Err(e);
+    }
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another baton made it first; use theirs.
+        let _ = remove_dir_all_forcibly(&tmp);
+        if !dir.join(SNAPSHOT_DONE).is_file() {
+            return Err(io_err(
+                format!("cannot create the snapshot {}", dir.display()),
+                std::io::Error::other("rename failed"),
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+const SNAPSHOT_DONE: &str = "snapshot-complete";
+
+#[cfg(target_os = "linux")]
+pub(crate) fn mount_overlay(lower: &Path, upper: &Path, work: &Path, merged: &Path) -> Result<(), GitError> {
+    use nix::mount::{MsFlags, mount};
+    let data =
+        format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    mount(Some("overlay"), merged, Some("overlay"), MsFlags::empty(), Some(data.as_str())).map_err(|e| {
+        io_err(format!("cannot mount an overlay at {}", merged.display()), std::io::Error::from(e))
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn mount_overlay(_: &Path, _: &Path, _: &Path, merged: &Path) -> Result<(), GitError> {
+    Err(io_err(
+        format!("cannot mount an overlay at {}", merged.display()),
+        std::io::Error::other("overlays need Linux"),
+    ))
+}
+
+/// Detaches an overlay mount; harmless if nothing is mounted there.
+pub(crate) fn unmount(merged: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::mount::umount2(merged, nix::mount::MntFlags::MNT_DETACH);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = merged;
+}
+
+/// Whether this process may mount overlays (tried once on a scratch directory under `dir`).
+pub fn overlay_supported(dir: &Path) -> bool {
+    let probe = dir.join(format!(".overlay-probe-{}", std::process::id()));
+    let parts: Vec<PathBuf> = ["lower", "upper", "work", "merged"].iter().map(|p| probe.join(p)).collect();
+    let ok = parts.iter().all(|p| std::fs::create_dir_all(p).is_ok())
+        && mount_overlay(&parts[0], &parts[1], &parts[2], &parts[3]).is_ok();
+    if ok {
+        unmount(&parts[3]);
+    }
+    let _ = remove_dir_all_forcibly(&probe);
+    ok
+}
+
+/// Snapshots under `snapshots` that no mounted overlay uses, removed; returns how many.
+pub fn remove_unused_snapshots(snapshots: &Path) -> usize {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(snapshots).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if mounts.contains(&format!("lowerdir={}", path.display())) {
+            continue;
+        }
+        if remove_dir_all_forcibly(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
