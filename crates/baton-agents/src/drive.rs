@@ -1,5 +1,5 @@
 use baton_core::{AgentActivity, AgentOutcome};
-use baton_exec::{Cancel, CancelHandle, CancelLevel, Spec};
+use baton_exec::{Cancel, CancelHandle, CancelLevel, Executor, Spec};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
@@ -8,8 +8,10 @@ use crate::{OutputParser, Stop};
 /// Runs an agent's process to its end: feeds its stdout lines to `parser`, hands each activity
 /// to `emit` as soon as it is read, and stops the process when the run is cancelled or the
 /// parser asks (a budget ran out, or the agent reported its result but does not exit). Calls
-/// `started` with the process id once it runs. Returns the parser's verdict on how it ended.
+/// `started` with the process id once it runs. The process runs through `executor`. Returns the
+/// parser's verdict on how it ended.
 pub async fn drive(
+    executor: &dyn Executor,
     spec: Spec,
     mut parser: Box<dyn OutputParser>,
     cancel: Cancel,
@@ -28,7 +30,7 @@ pub async fn drive(
             }
         })
     };
-    let process = baton_exec::spawn(spec);
+    let process = executor.spawn(spec);
     if let Some(pid) = process.pid() {
         started(pid);
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use baton_agents::{Agent, AgentContext, Plan, apply_patch};
 use baton_core::{AgentOutcome, RunEvent};
-use baton_exec::Cancel;
+use baton_exec::{Cancel, Executor};
 use baton_git::{FileChange, Oid, Repo};
 use baton_workspace::Workspace;
 
@@ -23,6 +23,7 @@ pub(crate) struct AgentJob {
     pub(crate) reference: String,
     pub(crate) emitter: Emitter,
     pub(crate) cancel: Cancel,
+    pub(crate) executor: Arc<dyn Executor>,
 }
 
 pub(crate) struct AgentResult {
@@ -49,7 +50,8 @@ impl AgentJob {
                 };
                 let emit =
                     |activity| self.emitter.emit(RunEvent::AgentActivity { candidate: id.clone(), activity });
-                baton_agents::drive(spec, parser, self.cancel.clone(), started, emit).await
+                baton_agents::drive(self.executor.as_ref(), spec, parser, self.cancel.clone(), started, emit)
+                    .await
             }
             Ok(Plan::ApplyPatch { patch, source }) => {
                 let tree = self.ws.tree.clone();

@@ -429,6 +429,7 @@ fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot])
             reference: candidate_ref(&shared.run, &slot.id),
             emitter: bench.emitter.clone(),
             cancel: bench.cancel.clone(),
+            executor: plan.executor.clone(),
         };
         let (limit, mut cancel) = (limit.clone(), bench.cancel.clone());
         units.spawn(async move {

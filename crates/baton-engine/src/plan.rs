@@ -7,6 +7,7 @@ use std::sync::Arc;
 use baton_agents::Agent;
 use baton_config::{Config, WorkspaceMode};
 use baton_core::{RunId, Task};
+use baton_exec::Executor;
 use baton_git::{Oid, Repo};
 use baton_verify::{Probe, ProbeKind, ProbeRunner, Protected, RelatedTests, StageRunner, extract_probes};
 use baton_workspace::{Local, WorkspaceKind, WorkspaceProvider};
@@ -43,6 +44,8 @@ pub struct RunRequest {
     pub clock: Arc<dyn Clock>,
     /// The run's id; `None`: one from the clock and the system's randomness.
     pub run_id: Option<RunId>,
+    /// Where the run's processes run ([`baton_exec::Local`]: this machine).
+    pub executor: Arc<dyn Executor>,
 }
 
 impl RunRequest {
@@ -65,6 +68,7 @@ impl RunRequest {
             hidden_tests: None,
             clock: Arc::new(SystemClock),
             run_id: None,
+            executor: Arc::new(baton_exec::Local),
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct RunPlan {
     pub(crate) run_id: Option<RunId>,
     /// Where candidates' workspaces come from.
     pub(crate) workspaces: Arc<dyn WorkspaceProvider>,
+    /// Where the run's processes run.
+    pub(crate) executor: Arc<dyn Executor>,
     /// The directory under which this repository's runs keep their workspaces.
     pub(crate) workspace_root: std::path::PathBuf,
 }
@@ -145,7 +151,10 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
             ),
         }
     }
-    let runner = StageRunner::new(&config.verify, &config.run)?.watching_repo(&repo.root);
+    let executor = req.executor.clone();
+    let runner = StageRunner::new(&config.verify, &config.run)?
+        .watching_repo(&repo.root)
+        .with_executor(executor.clone());
     let protected = Protected::new(&config.verify.protected)?;
     let related = RelatedTests::new(&config.verify.related)?;
     let mut strategies = Vec::new();
@@ -214,6 +223,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         python: config.verify.probe_python.clone(),
         timeout: config.verify.probe_timeout,
         grace: config.run.grace,
+        executor: executor.clone(),
     };
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
     let workspace_root = {
@@ -258,6 +268,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         run_id: req.run_id,
         workspaces,
         workspace_root,
+        executor,
         config,
     })
 }

@@ -196,3 +196,52 @@ impl OutcomeOk for baton_core::CandidateScore {
         self.gates.iter().find(|g| g.gate == baton_core::GateName::AgentFinished).is_some_and(|g| g.passed)
     }
 }
+
+/// Starts processes on this machine and remembers what it started.
+#[derive(Debug, Default)]
+struct Recording(Mutex<Vec<String>>);
+
+impl baton_exec::Executor for Recording {
+    fn spawn(&self, spec: baton_exec::Spec) -> baton_exec::Process {
+        let what = std::iter::once(&spec.program)
+            .chain(&spec.args)
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.0.lock().unwrap().push(what);
+        baton_exec::Local.spawn(spec)
+    }
+
+    fn describe(&self) -> String {
+        "recording".into()
+    }
+}
+
+#[test]
+fn every_process_of_a_run_goes_through_its_executor() {
+    let markers = tempfile::tempdir().unwrap();
+    let repo = repo(markers.path());
+    let executor = Arc::new(Recording::default());
+    let seen = executor.clone();
+    run_with(
+        &repo,
+        vec![agent("fix", FIX)],
+        move |r| {
+            r.executor = executor;
+            r.probes = vec!["sh src/calc.sh".into()];
+        },
+        None,
+    );
+    let started = seen.0.lock().unwrap().clone();
+    assert!(started.iter().any(|p| p.contains("sed -i")), "the agent: {started:?}");
+    assert_eq!(
+        started.iter().filter(|p| p.contains("verify-test.sh")).count(),
+        2,
+        "the stage on the base and the candidate: {started:?}"
+    );
+    assert_eq!(
+        started.iter().filter(|p| *p == "sh -c sh src/calc.sh").count(),
+        2,
+        "and the probe on each: {started:?}"
+    );
+}

@@ -24,11 +24,13 @@
 //! same bookkeeping, output captured in memory.
 
 mod cancel;
+mod executor;
 mod procfs;
 mod supervise;
 mod sync;
 
 pub use cancel::{Cancel, CancelHandle, CancelLevel};
+pub use executor::{Executor, Local};
 pub use procfs::{ProcessIdentity, identity_of, kill_recorded_group};
 pub use supervise::{End, Finished, Process, Spec, StdinSource, spawn};
 pub use sync::{SyncOutput, run_sync};

@@ -407,6 +407,8 @@ pub struct ProbeRunner {
     pub imports: Vec<(String, Vec<String>)>,
     pub timeout: Duration,
     pub grace: Duration,
+    /// Where the probes' processes run.
+    pub executor: std::sync::Arc<dyn baton_exec::Executor>,
 }
 
 impl ProbeRunner {
@@ -467,7 +469,7 @@ impl ProbeRunner {
                 .env("PYTHONHASHSEED", "0")
                 // Warnings (deprecations, syntax warnings while importing) are noise here.
                 .env("PYTHONWARNINGS", "ignore");
-            let process = baton_exec::spawn(spec);
+            let process = self.executor.spawn(spec);
             if let Some(pid) = process.pid() {
                 emit(RunEvent::ProcessStarted {
                     pid,

@@ -20,6 +20,8 @@ pub struct StageRunner {
     /// The user's repository, whose files a stage's output must not name (see
     /// [`StageResult::foreign_paths`]).
     user_repo: Option<PathBuf>,
+    /// Where the stages' processes run.
+    executor: Arc<dyn baton_exec::Executor>,
 }
 
 /// What one subject's verification needs to know.
@@ -198,7 +200,15 @@ impl StageRunner {
             log_limit: run.log_limit.0,
             grace: run.grace,
             user_repo: None,
+            executor: Arc::new(baton_exec::Local),
         })
+    }
+
+    /// Runs the stages' processes through `executor` (this machine, as the user's, unless
+    /// given).
+    pub fn with_executor(mut self, executor: Arc<dyn baton_exec::Executor>) -> StageRunner {
+        self.executor = executor;
+        self
     }
 
     /// Watches the stages' output for paths into `repo`, the user's repository: a stage that
@@ -520,7 +530,7 @@ impl StageRunner {
         for (k, v) in &stage.env {
             spec = spec.env(k, v);
         }
-        let process = baton_exec::spawn(spec);
+        let process = self.executor.spawn(spec);
         if let Some(pid) = process.pid() {
             emit(RunEvent::ProcessStarted {
                 pid,

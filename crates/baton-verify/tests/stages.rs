@@ -389,6 +389,7 @@ async fn a_probe_that_hung_on_the_base_is_not_run_again() {
         imports: vec![],
         timeout: std::time::Duration::from_secs(1),
         grace: std::time::Duration::from_millis(200),
+        executor: std::sync::Arc::new(baton_exec::Local),
     };
     let (tx, rx) = BaseResults::channel();
     let base_dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,29 @@
+//! Where a run's processes run. Every process a run starts (agents, stages, probes) goes
+//! through one [`Executor`]: this machine today ([`Local`]); a sandbox that confines each
+//! process, or a job on a cluster engine, is another executor, and nothing that starts
+//! processes has to change for it.
+
+use crate::{Process, Spec, spawn};
+
+/// Starts a run's processes.
+pub trait Executor: Send + Sync + std::fmt::Debug {
+    /// Starts `spec`, supervised as [`spawn`] does.
+    fn spawn(&self, spec: Spec) -> Process;
+
+    /// Where processes run, as the run header and `doctor` say it.
+    fn describe(&self) -> String;
+}
+
+/// Processes on this machine, as the user's.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Local;
+
+impl Executor for Local {
+    fn spawn(&self, spec: Spec) -> Process {
+        spawn(spec)
+    }
+
+    fn describe(&self) -> String {
+        "this machine, unconfined".into()
+    }
+}
