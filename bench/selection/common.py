@@ -547,3 +547,126 @@ def resolved(status: dict[str, str], f2p: list[str], p2p: list[str]) -> tuple[bo
     bad_f = [t for t in f2p if status.get(t) not in ("pass", "xfail")]
     bad_p = [t for t in p2p if status.get(t) not in ("pass", "xfail", "skip")]
     return (not bad_f and not bad_p), bad_f, bad_p
+
+
+# ------------------------------------------------------------- running baton (both harnesses)
+
+def agent_to_candidate(agent: str | None) -> str | None:
+    if not agent:
+        return None
+    a = agent.strip()
+    if a.startswith("patch:"):
+        a = a[len("patch:"):]
+    a = os.path.basename(a)
+    return a[:-5] if a.endswith(".diff") else a
+
+
+def run_baton_in(baton: Path, inst: dict, idir: Path, wd: Path, config: Path, env: dict, jobs: int,
+                 timeout: float, keep: bool) -> dict:
+    """`baton run` on one instance in the prepared working copy `wd` (on branch `main` at the
+    base), then `baton show --json`; returns the harness's record (exit, pick, confidence,
+    verifications, ...). Inputs go to <idir>/inputs (task.md, <candidate id>.diff); candidate
+    workspaces to <idir>/workspaces; the working copy and workspaces are removed unless `keep`."""
+    iid = inst["instance_id"]
+    inputs = idir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    task = inputs / "task.md"
+    task.write_text(inst["problem_statement"], encoding="utf-8")
+    agents = []
+    for c in inst["candidates"]:
+        p = inputs / f"{c['id']}.diff"
+        p.write_text(c["patch"], encoding="utf-8")
+        agents += ["--agent", f"patch:{p.resolve()}"]
+    env = dict(env)
+    # baton keeps candidate workspaces by default (run.keep_workspaces); put them
+    # next to the instance's files so they are removed with it
+    env["BATON_WORKSPACE_ROOT"] = str((idir / "workspaces").resolve())
+    cmd = [str(baton), "run", "--task-file", str(task.resolve()), *agents,
+           "--config", str(config), "--json", "--jobs", str(jobs)]
+    rec: dict = {"instance_id": iid, "cmd": " ".join(sh_quote(x) for x in cmd), "workdir": str(wd)}
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=timeout)
+        rec["exit"], out, err = r.returncode, r.stdout, r.stderr
+    except subprocess.TimeoutExpired as e:
+        rec["exit"], out, err = None, (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), \
+            f"timed out after {timeout} s"
+    except OSError as e:
+        rec["exit"], out, err = None, "", f"cannot run baton: {e}"
+    rec["seconds"] = round(time.monotonic() - t0, 1)
+    (idir / "run.stdout").write_text(out or "")
+    (idir / "run.stderr").write_text(err or "")
+    try:
+        rec["run_json"] = json.loads(out) if out and out.strip() else None
+    except ValueError:
+        rec["run_json"] = None
+    rec["stderr_tail"] = "\n".join((err or "").strip().splitlines()[-6:])
+    if rec["exit"] in (0, 4):
+        try:
+            s = subprocess.run([str(baton), "show", "--json"], cwd=wd, env=env, capture_output=True,
+                               text=True, timeout=300)
+            (idir / "show.json").write_text(s.stdout)
+            rec["show_exit"] = s.returncode
+            rec["show"] = json.loads(s.stdout) if s.returncode == 0 and s.stdout.strip() else None
+            if s.returncode != 0:
+                rec["stderr_tail"] += "\nbaton show: " + "\n".join(s.stderr.strip().splitlines()[-4:])
+        except (subprocess.TimeoutExpired, ValueError, OSError) as e:
+            rec["show"] = None
+            rec["stderr_tail"] += f"\nbaton show failed: {e}"
+    show = rec.get("show") or {}
+    winner = show.get("winner")
+    pick = None
+    if winner is not None:
+        for c in show.get("candidates", []):
+            if c.get("id") == winner:
+                pick = agent_to_candidate(c.get("agent"))
+                break
+        if pick is None:  # winner given directly as an agent name
+            pick = agent_to_candidate(str(winner))
+    rec["winner"], rec["pick"] = winner, pick
+    decided = show.get("decided_by") or {}
+    rec["confidence"], rec["decided_by"] = decided.get("confidence"), decided.get("evidence")
+    ids = {c["id"] for c in inst["candidates"]}
+    if pick is not None and pick not in ids:
+        rec["anomaly"] = f"winner maps to unknown candidate {pick!r}"
+        rec["pick"] = None
+    if rec["exit"] == 0 and rec["pick"] is None:
+        rec.setdefault("anomaly", "exit 0 but no winner in `baton show --json`")
+    if rec["exit"] == 4 and winner is not None:
+        rec["anomaly"] = f"exit 4 (abstain) but show names winner {winner}"
+    v = show.get("verifications")
+    if isinstance(v, bool):
+        v = None
+    rec["verifications"] = v if isinstance(v, int) else (len(v) if isinstance(v, list) else None)
+    if not keep:
+        # `baton clean` unmounts overlay workspaces; deleting the directories alone would leave
+        # their mounts behind
+        try:
+            subprocess.run([str(baton), "clean", "-q"], cwd=wd, env=env, capture_output=True, timeout=300)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        shutil.rmtree(idir / "repo", ignore_errors=True)
+        shutil.rmtree(idir / "workspaces", ignore_errors=True)
+    return rec
+
+
+def scored_row(rec: dict, inst: dict, orc: dict, verdicts: dict[str, dict], n: int, total: int) -> dict:
+    """Adds the ground truth of every candidate to a `run_baton_in` record and logs the line."""
+    iid = inst["instance_id"]
+    res = {cid: bool(v["resolved"]) for cid, v in verdicts.items()}
+    infra = [cid for cid, v in verdicts.items() if v.get("infra_error")]
+    rec.update({
+        "repo": inst["repo"], "n_candidates": len(res), "n_resolving": sum(res.values()),
+        "resolved": res, "score_infra_errors": infra,
+        "pick_resolved": (res.get(rec["pick"]) if rec["pick"] else None),
+        "sources": orc.get("candidate_source", {}), "oracle_kind": orc.get("kind"),
+    })
+    k = rec["n_resolving"]
+    rec["kind"] = "all-failed" if k == 0 else ("all-resolved" if k == rec["n_candidates"] else "mixed")
+    status = ("ERROR" if rec["exit"] not in (0, 4) else "abstain" if rec["exit"] == 4 else
+              f"pick {rec['pick']} -> {'resolved' if rec['pick_resolved'] else 'NOT resolved'}")
+    log(f"[{n}/{total}] {iid}: exit={rec['exit']} {status} ({rec['n_resolving']}/{rec['n_candidates']} resolve) "
+        f"{rec['seconds']} s" + (f"  !! {rec['anomaly']}" if rec.get("anomaly") else ""))
+    if rec["exit"] not in (0, 4):
+        print("    " + (rec["stderr_tail"] or "(no stderr)").replace("\n", "\n    "), flush=True)
+    return rec

@@ -4,7 +4,7 @@
     python3 harness.py ... --baton bench/selection/fake_baton.py
 
 `run` accepts baton's arguments, checks them, picks the candidate with the
-smallest diff that touches a non-test .py file (exit 0), or abstains when there
+smallest diff that touches a non-test .py or .rs file (exit 0), or abstains when there
 is none (exit 4); `show --json` prints the result in baton's shape. It runs no
 verification at all: its figures are a "smallest patch" baseline, nothing more.
 State lives in .git/fake-baton.json of the working copy. It runs under whatever
@@ -52,7 +52,7 @@ def main() -> int:
             path = Path(ag[len("patch:"):])
             diff = path.read_text()
             files = re.findall(r"^diff --git a/(\S+) b/", diff, re.M)
-            code = [f for f in files if f.endswith(".py") and "/" in f and not re.search(r"(^|/)tests?/|test_", f)]
+            code = [f for f in files if f.endswith((".py", ".rs")) and "/" in f and not re.search(r"(^|/)tests?/|test_", f)]
             cands.append({"id": f"k{n:02d}", "agent": path.stem, "size": len(diff), "code": bool(code)})
         ok = [c for c in cands if c["code"]]
         winner = min(ok, key=lambda c: c["size"])["id"] if ok else None
