@@ -62,6 +62,9 @@ pub(crate) enum Command {
     Clean(CleanArgs),
     /// Run the whole pipeline on a built-in sample project (no keys or network needed).
     Demo(DemoArgs),
+    /// Print the configuration `baton run` would use here, each value with the layer that set
+    /// it (default, user file, repository file, --config file, environment, --set).
+    Config(ConfigArgs),
     /// Check what `baton run` needs: git, the agent CLIs and their versions, keys (by name,
     /// never values), the sandbox. Exits 1 when the configured agents cannot run.
     Doctor(DoctorArgs),
@@ -74,6 +77,13 @@ pub(crate) struct DoctorArgs {
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// Print a JSON list of {key, value, layer, from}.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,8 +129,8 @@ pub(crate) struct RunArgs {
     /// A strategy: a named addition to the prompt, such as minimal or test-first (repeatable).
     #[arg(short, long = "strategy", value_name = "NAME")]
     pub(crate) strategies: Vec<String>,
-    /// Candidates per agent and strategy.
-    #[arg(short = 'n', long = "repeats", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Candidates per agent and strategy, 1 to 64 (default: run.repeats).
+    #[arg(short = 'n', long = "repeats", value_name = "N")]
     pub(crate) repeats: Option<u32>,
     /// The commit candidates start from.
     #[arg(long, value_name = "REV", default_value = "HEAD")]
@@ -128,8 +138,9 @@ pub(crate) struct RunArgs {
     /// Run on a snapshot of uncommitted changes instead of refusing.
     #[arg(long)]
     pub(crate) include_dirty: bool,
-    /// How many agents or verifications run at once (default: run.jobs, or one per core).
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// How many agents or verifications run at once, at most 256; 0 means one per CPU core
+    /// (default: run.jobs).
+    #[arg(short, long, value_name = "N")]
     pub(crate) jobs: Option<u32>,
     /// The branch `baton merge` lands on (default: merge.target, or the current branch).
     #[arg(long, value_name = "BRANCH")]

@@ -40,6 +40,16 @@ pub(crate) fn user_config_file() -> Option<PathBuf> {
 
 /// Loads every configuration layer for a repository rooted at `root`.
 pub(crate) fn config(global: &Global, root: Option<&Path>) -> Result<Config, CliError> {
+    Ok(resolve(global, root, Vec::new())?.config)
+}
+
+/// Every configuration layer, with `options`: command-line options that stand for a key
+/// (`--jobs 2`: `("--jobs 2", "run.jobs", "2")`), laid last and checked like any other layer.
+pub(crate) fn resolve(
+    global: &Global,
+    root: Option<&Path>,
+    options: Vec<(String, String, String)>,
+) -> Result<baton_config::Resolved, CliError> {
     let mut extra = global.config.clone();
     if let Some(f) = std::env::var_os("BATON_CONFIG").filter(|v| !v.is_empty()) {
         extra.insert(0, PathBuf::from(f));
@@ -51,8 +61,9 @@ pub(crate) fn config(global: &Global, root: Option<&Path>) -> Result<Config, Cli
         extra_files: extra.into_iter().map(|f| cwd.join(f)).collect(),
         env: std::env::vars().filter(|(k, _)| k.starts_with("BATON_")).collect(),
         sets: global.set.clone(),
+        options,
     };
-    Ok(baton_config::load(&sources)?.0)
+    Ok(baton_config::resolve(&sources)?)
 }
 
 /// The run store of a repository, after ending whatever a crashed baton left behind.

@@ -18,7 +18,15 @@ use crate::report;
 pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
     let cwd = context::working_dir(global)?;
-    let mut config = context::config(global, Some(&repo.root))?;
+    // `-n` and `--jobs` are layered like `--set run.repeats=N`: one value, one meaning, one check.
+    let mut options = Vec::new();
+    if let Some(n) = args.repeats {
+        options.push((format!("-n {n}"), "run.repeats".to_owned(), n.to_string()));
+    }
+    if let Some(j) = args.jobs {
+        options.push((format!("--jobs {j}"), "run.jobs".to_owned(), j.to_string()));
+    }
+    let mut config = context::resolve(global, Some(&repo.root), options)?.config;
     let task = read_task(&args, &cwd)?;
     let specs = if args.agents.is_empty() { config.run.agents.clone() } else { args.agents.clone() };
     let agents = resolve_agents(&specs, &config, &cwd)?;
@@ -38,8 +46,8 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> 
         include_dirty: args.include_dirty,
         agents,
         strategies,
-        repeats: args.repeats.map(|n| n as usize).unwrap_or(config.run.repeats),
-        jobs: args.jobs.map(|n| n as usize).unwrap_or_else(|| config.run.effective_jobs()),
+        repeats: config.run.repeats,
+        jobs: config.run.effective_jobs(),
         target_branch: args.target.clone(),
         probes: args.probes.clone(),
         // A directory is taken relative to where the user stands; anything else is a revision.
