@@ -14,8 +14,9 @@ use clap::{Args, Parser, Subcommand};
 same base commit; verify every candidate with your project's build and tests against a baseline of \
 the base commit; rank them on that evidence and merge the winner.\n\nTry it with no setup: `baton demo`.",
     after_help = "Exit codes: 0 success; 1 failure; 2 usage (bad arguments, unknown run or candidate, \
-not a repository); 3 configuration error; 4 the run finished without a winner; 5 refused to protect \
-your work (dirty tree, moved target); 101 internal error; 130 interrupted.",
+not a repository); 3 configuration error; 4 the run finished without a winner (diff: the run has \
+none); 5 refused to protect your work (dirty tree, moved target, never-verified candidate); 101 \
+internal error; 130 interrupted.",
     propagate_version = true
 )]
 pub(crate) struct Cli {
@@ -54,7 +55,7 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Show a run's scoreboard and the evidence behind each place.
     Show(ShowArgs),
-    /// Show a candidate's change against the run's base.
+    /// Show a candidate's change against the run's base (the latest winner by default).
     Diff(DiffArgs),
     /// Squash-merge a run's winner (or a chosen candidate) onto the target branch.
     Merge(MergeArgs),
@@ -118,7 +119,7 @@ on stdin and in $BATON_PROMPT_FILE; `patch:FILE` applies a recorded diff; a plai
 pub(crate) struct RunArgs {
     /// The task, as text. Use --task-file for longer ones.
     #[arg(value_name = "TASK", required_unless_present = "task_file", conflicts_with = "task_file")]
-    pub(crate) task: Option<String>,
+    pub(crate) task: Option<std::ffi::OsString>,
     /// Read the task from FILE (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     pub(crate) task_file: Option<PathBuf>,
@@ -182,8 +183,9 @@ pub(crate) struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
-    /// `CANDIDATE` of the latest run, or `RUN CANDIDATE`.
-    #[arg(value_name = "RUN_OR_CANDIDATE", num_args = 1..=2, required = true)]
+    /// `CANDIDATE` of the latest run, `RUN CANDIDATE`, `RUN` (its winner), or nothing: the
+    /// latest run's winner.
+    #[arg(value_name = "RUN_OR_CANDIDATE", num_args = 0..=2)]
     pub(crate) ids: Vec<String>,
     /// Only list changed files with line counts.
     #[arg(long)]
@@ -192,7 +194,8 @@ pub(crate) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct MergeArgs {
-    /// The run (an id or a unique prefix); the latest when omitted.
+    /// The run (an id or a unique prefix), or a candidate of the latest run; the latest run
+    /// when omitted.
     #[arg(value_name = "RUN")]
     pub(crate) run: Option<String>,
     /// Merge this candidate instead of the winner.
@@ -201,6 +204,9 @@ pub(crate) struct MergeArgs {
     /// Merge onto this branch instead of the one the run recorded.
     #[arg(long, value_name = "BRANCH")]
     pub(crate) target: Option<String>,
+    /// Merge a candidate that was never verified (its run was cancelled or failed first).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -66,9 +66,45 @@ pub(crate) fn resolve(
     Ok(baton_config::resolve(&sources)?)
 }
 
-/// The run store of a repository, after ending whatever a crashed baton left behind.
+/// Where a repository's run store lives.
+pub(crate) fn store_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir.join("baton")
+}
+
+/// The run store of a repository where one exists (`None`: no run ever started here), after
+/// ending whatever a crashed baton left behind. Commands that only read runs use this, so that
+/// asking about runs in a fresh repository creates nothing.
+pub(crate) fn existing_store(repo: &Repo) -> Result<Option<Store>, CliError> {
+    if !store_dir(repo).join(baton_store::DB_FILE).is_file() {
+        return Ok(None);
+    }
+    store(repo).map(Some)
+}
+
+/// A run of the store by id or unique prefix (the latest when `None`), where there may be no
+/// store at all.
+pub(crate) fn find_run(
+    store: Option<&Store>,
+    prefix: Option<&str>,
+) -> Result<baton_store::RunRow, baton_engine::EngineError> {
+    match store {
+        Some(store) => baton_engine::find_run(store, prefix),
+        None => Err(no_run(prefix)),
+    }
+}
+
+/// What asking for a run means where no run ever started.
+pub(crate) fn no_run(prefix: Option<&str>) -> baton_engine::EngineError {
+    match prefix {
+        Some(p) => baton_engine::EngineError::UnknownRun(p.to_owned()),
+        None => baton_engine::EngineError::NoRuns,
+    }
+}
+
+/// The run store of a repository, created if needed, after ending whatever a crashed baton
+/// left behind.
 pub(crate) fn store(repo: &Repo) -> Result<Store, CliError> {
-    let store = Store::open(&repo.common_dir.join("baton"))?;
+    let store = Store::open(&store_dir(repo))?;
     match baton_engine::recover_abandoned(repo, &store) {
         Ok(recovered) => {
             for r in recovered {

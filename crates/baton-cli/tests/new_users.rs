@@ -78,3 +78,248 @@ fn config_shows_each_value_with_the_layer_that_set_it() {
     assert_eq!(entry["layer"], "--config file");
     assert_eq!(entry["value"], "./fix.sh");
 }
+
+/// The latest run's id, from `baton show --json`.
+fn latest_run(env: &Env) -> String {
+    env.show()["run"].as_str().unwrap().to_owned()
+}
+
+/// Item 11: `baton diff` with no argument shows the winner of the latest run, or says there is
+/// none.
+#[test]
+fn diff_alone_shows_the_latest_winner_or_says_there_is_none() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let noop = env.agent("noop", "#!/bin/sh\ntrue\n");
+    assert_eq!(env.baton(&["run", "fix add", "--agent", &noop, "--agent", &fix]).status.code(), Some(0));
+    let run = latest_run(&env);
+    let out = env.baton(&["diff"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("+add() { echo $(( $1 + $2 )); }"), "{}", text(&out));
+    assert!(stderr(&out).contains(&format!("candidate c2 of run {run}")), "{}", text(&out));
+    // A run id alone: its winner.
+    let out = env.baton(&["diff", &run, "--stat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("src/calc.sh"), "{}", text(&out));
+
+    assert_eq!(env.baton(&["run", "do nothing", "--agent", &noop]).status.code(), Some(4));
+    let out = env.baton(&["diff"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(stdout(&out).is_empty(), "{}", text(&out));
+    assert!(stderr(&out).contains("has no winner: no candidate was good enough"), "{}", text(&out));
+    assert!(stderr(&out).contains("baton diff"), "{}", text(&out));
+}
+
+/// Item 12: `baton merge c1` said "run `c1` does not exist". Where no run has that id, a
+/// candidate of the latest run does, as for `baton diff c1`.
+#[test]
+fn merge_takes_a_candidate_of_the_latest_run() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let other = env.agent("other", "#!/bin/sh\nsed -i 's/\\$1 - \\$2/$2 + $1/' src/calc.sh\n");
+    let out = env.baton(&["run", "fix add", "--agent", &fix, "--agent", &other]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
+    let out = env.baton(&["merge", "c2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("merged c2 of run"), "{}", text(&out));
+    assert_eq!(env.repo.read("src/calc.sh"), "add() { echo $(( $2 + $1 )); }\n");
+    let out = env.baton(&["merge", "c9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("run `c9` does not exist"), "{}", text(&out));
+}
+
+/// Item 13: a candidate of a cancelled, never-verified run was merged without a word, with
+/// "Chosen by baton" in its message. It is refused unless `--force`, and the message says who
+/// chose it.
+#[test]
+fn merging_a_never_verified_candidate_needs_force() {
+    let env = Env::new();
+    let marker = env.home.path().join("fixed");
+    let slow_fix = env.agent("slowfix", &format!("{FIX}touch {}\nsleep 1000 &\nwait\n", marker.display()));
+    let child = env
+        .command(&["run", "fix add", "--agent", &slow_fix])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(marker.exists(), "the agent never did its work");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let run = latest_run(&env);
+    let before = env.repo.user_state();
+    let out = env.baton(&["merge", "-c", "c1"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "candidate c1 of run {run} was never verified: the run was cancelled before it was verified"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(stderr(&out).contains("pass --force"), "{}", text(&out));
+    assert_eq!(env.repo.user_state(), before);
+    let out = env.baton(&["merge", "-c", "c1", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let message = env.repo.git(&["log", "-1", "--format=%B"]);
+    assert!(!message.contains("Chosen by baton"), "{message}");
+    assert!(message.contains("merged with --force: baton never verified it"), "{message}");
+}
+
+/// Item 14: a second `baton merge` of a run said "branch moved". It says the run is already
+/// merged, with the commit.
+#[test]
+fn a_second_merge_says_it_is_already_merged() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    assert_eq!(env.baton(&["run", "fix add", "--agent", &fix]).status.code(), Some(0));
+    let run = latest_run(&env);
+    assert_eq!(env.baton(&["merge"]).status.code(), Some(0));
+    let head = env.repo.head();
+    let before = env.repo.user_state();
+    let out = env.baton(&["merge"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("run {run} is already merged (c1): commit {head}"),
+        "{}",
+        text(&out)
+    );
+    assert!(!stderr(&out).contains("moved"), "{}", text(&out));
+    assert_eq!(env.repo.user_state(), before);
+}
+
+/// Item 15: a task with a NUL byte or bytes that are not UTF-8 is refused before anything
+/// starts, naming the byte offset.
+#[test]
+fn a_task_that_is_not_text_is_refused_with_the_offset() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let nul = env.home.path().join("nul.md");
+    std::fs::write(&nul, b"Fix add\n\0oops").unwrap();
+    let latin1 = env.home.path().join("latin1.md");
+    std::fs::write(&latin1, b"Fix add for caf\xe9").unwrap();
+    let before = env.repo.all_refs();
+    let out = env.baton(&["run", "--task-file", nul.to_str().unwrap(), "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("has a NUL byte at byte offset 8"), "{}", text(&out));
+    let out = env.baton(&["run", "--task-file", latin1.to_str().unwrap(), "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("is not valid UTF-8 at byte offset 15"), "{}", text(&out));
+    let out = env
+        .command(&["run", "--agent", &fix])
+        .arg(std::ffi::OsStr::from_bytes(b"Fix add for caf\xe9"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("error: the task is not valid UTF-8 at byte offset 15"), "{}", text(&out));
+    let mut child = env
+        .command(&["run", "--task-file", "-", "--agent", &fix])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"ok\0").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(stderr(&out).contains("the task on stdin has a NUL byte at byte offset 2"), "{}", text(&out));
+    assert_eq!(env.repo.all_refs(), before);
+    assert!(!env.repo.path().join(".git/baton").exists());
+}
+
+/// Item 16: `--target nosuchbranch` was accepted and failed only at merge.
+#[test]
+fn a_target_branch_that_does_not_exist_is_refused_before_the_run() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let out = env.baton(&["run", "fix add", "--agent", &fix, "--target", "nosuchbranch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out)
+            .contains("error: --target nosuchbranch: there is no branch `nosuchbranch` to merge onto"),
+        "{}",
+        text(&out)
+    );
+    let out = env.baton(&["run", "fix add", "--agent", &fix, "--set", "merge.target=gone"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("error: --set merge.target=gone: merge.target: there is no branch `gone`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!env.repo.path().join(".git/baton").exists());
+    assert!(env.workspaces().is_empty());
+}
+
+/// Item 17: a bare repository was "not inside a git repository".
+#[test]
+fn a_bare_repository_is_called_one() {
+    let env = Env::new();
+    let bare = env.home.path().join("bare.git");
+    env.repo.git(&["clone", "--quiet", "--bare", ".", bare.to_str().unwrap()]);
+    let fix = env.agent("fix", FIX);
+    let out = env.baton_in(&bare, &["run", "fix add", "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out)
+            .contains(&format!("error: {} is a bare repository: baton needs a working tree", bare.display())),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Item 18: refused commands created `.git/baton/`. A refusal creates nothing.
+#[test]
+fn refused_commands_create_nothing() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let store = env.repo.path().join(".git/baton");
+    let cases: &[&[&str]] = &[
+        &["run", "x", "--agent", &fix, "--strategy", "yolo"],
+        &["run", "x", "--agent", &fix, "--base", "nope"],
+        &["run", "x", "--agent", &fix, "--hidden-tests", "no/such/dir"],
+        &["run", "x"],
+        &["show"],
+        &["show", "r1"],
+        &["diff"],
+        &["diff", "c1"],
+        &["merge"],
+        &["merge", "c1"],
+        &["clean", "r1"],
+        &["status"],
+        &["clean"],
+    ];
+    for args in cases {
+        let out = env.baton(args);
+        assert!(!store.exists(), "baton {args:?} created {}\n{}", store.display(), text(&out));
+    }
+    // A dirty tree is refused by the engine, after the checks of the front end.
+    env.repo.write("src/calc.sh", "changed\n");
+    let out = env.baton(&["run", "x", "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(!store.exists(), "a refused run created {}", store.display());
+}
+
+/// Item 20: the merge commit repeated its subject (the task's first line) in its body.
+#[test]
+fn the_merge_commit_does_not_repeat_its_subject() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let out = env.baton(&["run", "# Make add() add\n\nIt subtracts instead.", "--agent", &fix]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.baton(&["merge"]).status.code(), Some(0));
+    let subject = env.repo.git(&["log", "-1", "--format=%s"]);
+    let body = env.repo.git(&["log", "-1", "--format=%b"]);
+    assert_eq!(subject.trim(), "Make add() add");
+    assert!(body.starts_with("It subtracts instead.\n\nChosen by baton from 1 candidate in run "), "{body}");
+    assert!(!body.contains("Make add() add"), "{body}");
+}
