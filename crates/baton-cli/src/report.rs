@@ -32,6 +32,9 @@ struct LineReporter {
     tty: bool,
     agents: HashMap<String, String>,
     phase_started: Option<(Phase, Instant)>,
+    /// Verify phases seen: the first verifies the base and the candidates, a second one runs
+    /// the test matrix (the tests candidates wrote, on every subject).
+    verify_phases: usize,
 }
 
 impl LineReporter {
@@ -42,6 +45,7 @@ impl LineReporter {
             tty: std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
             agents: HashMap::new(),
             phase_started: None,
+            verify_phases: 0,
         }
     }
 
@@ -63,6 +67,7 @@ impl LineReporter {
             let what = match phase {
                 Phase::Provision => "workspaces ready",
                 Phase::Agents => "agents done",
+                Phase::Verify if self.verify_phases > 1 => "test matrix done",
                 Phase::Verify => "verification done",
                 Phase::Rank => "ranked",
             };
@@ -83,6 +88,7 @@ impl LineReporter {
         );
         bar.set_prefix(match phase {
             Phase::Provision => "provisioning",
+            Phase::Verify if self.verify_phases > 1 => "test matrix",
             Phase::Verify => "verifying",
             Phase::Agents | Phase::Rank => "",
         });
@@ -117,11 +123,19 @@ impl LineReporter {
             RunEvent::PhaseStarted { phase, total } => {
                 self.finish_phase();
                 if *phase == Phase::Verify {
-                    self.line(format!(
-                        "verifying the base and {} distinct {}",
-                        total.saturating_sub(1),
-                        plural(total.saturating_sub(1), "candidate", "candidates")
-                    ));
+                    self.verify_phases += 1;
+                    if self.verify_phases == 1 {
+                        self.line(format!(
+                            "verifying the base and {} distinct {}",
+                            total.saturating_sub(1),
+                            plural(total.saturating_sub(1), "candidate", "candidates")
+                        ));
+                    } else {
+                        self.line(format!(
+                            "test matrix: running the tests candidates wrote on the base and on every distinct candidate ({total} {})",
+                            plural(*total, "run", "runs")
+                        ));
+                    }
                 }
                 self.start_bar(*phase, *total);
             }

@@ -323,3 +323,40 @@ fn the_merge_commit_does_not_repeat_its_subject() {
     assert!(body.starts_with("It subtracts instead.\n\nChosen by baton from 1 candidate in run "), "{body}");
     assert!(!body.contains("Make add() add"), "{body}");
 }
+
+/// Item 20: the second "verifying the base and 4 distinct candidates" line was the test matrix
+/// and did not say so.
+#[test]
+fn the_test_matrix_says_what_it_is() {
+    let env = Env::new();
+    env.repo.write(
+        "baton.toml",
+        "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"test\"\nrun = \"for t in tests/*.sh; do sh $t; done\"\nparser = \"tap\"\n",
+    );
+    env.repo.commit_all("run every test script");
+    let with_test = env.agent(
+        "with-test",
+        &format!(
+            "{FIX}cat > tests/more.sh <<'EOF'\n. ./src/calc.sh\necho 1..1\nif [ \"$(add 1 1)\" = 2 ]; then echo 'ok 1 - adds_ones'; else echo 'not ok 1 - adds_ones'; fi\nEOF\n"
+        ),
+    );
+    let plain = env.agent("plain", &format!("{FIX}echo '# same fix, other words' >> src/calc.sh\n"));
+    let out = env.baton(&["run", "fix add", "--agent", &plain, "--agent", &with_test]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("verifying the base and").count(), 1, "{err}");
+    assert!(
+        err.contains("test matrix: running the tests candidates wrote on the base and on every distinct candidate (3 runs)"),
+        "{err}"
+    );
+    assert!(err.contains("test matrix done in"), "{err}");
+}
+
+/// Item 20: the scoreboard says "2 more decision points"; the README says what that is.
+#[test]
+fn the_readme_explains_decision_points() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let at = readme.find("**decision points**").expect("the README defines decision points");
+    assert!(readme[at..].contains("cyclomatic complexity"), "{}", &readme[at..at + 400]);
+}
+
