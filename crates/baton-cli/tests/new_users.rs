@@ -408,3 +408,26 @@ fn the_readme_names_benchmarks_that_exist() {
         );
     }
 }
+
+/// Item 6: of several agents that cannot run, only the first was named.
+#[test]
+fn every_agent_that_cannot_run_is_named_at_once() {
+    let env = Env::new();
+    let mut cmd = env.command(&["run", "x", "--agent", "codex", "--agent", "gemini", "--agent", "aider"]);
+    cmd.env("PATH", "/usr/bin:/bin");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: 3 agents cannot run:\n"), "{err}");
+    for (name, install) in [
+        ("codex", "npm install -g @openai/codex"),
+        ("gemini", "npm install -g @google/gemini-cli"),
+        ("aider", "pipx install aider-chat"),
+    ] {
+        assert!(
+            err.contains(&format!("  agent `{name}`: `{name}` is not installed (install it with: {install}")),
+            "{err}"
+        );
+    }
+    assert!(!env.repo.path().join(".git/baton").exists());
+}

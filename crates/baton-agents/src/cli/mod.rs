@@ -537,6 +537,51 @@ pub(crate) struct Tally {
     pub(crate) last_error: Option<String>,
     /// Files the CLI's tools wrote, as they named them.
     pub(crate) touched: Vec<String>,
+    /// An error no retry can cure (a rejected key, an exhausted quota), in the CLI's words:
+    /// the agent is stopped at once instead of retrying for minutes.
+    pub(crate) fatal: Option<String>,
+    /// How many times in a row the CLI reported that it could not reach its model endpoint,
+    /// and its last words about it.
+    pub(crate) unreachable: u32,
+    pub(crate) unreachable_words: String,
+}
+
+/// A CLI that says this many times in a row that it cannot reach its endpoint is stopped:
+/// some retry forever (Codex printed "Reconnecting..." until the wall limit).
+pub(crate) const UNREACHABLE_LIMIT: u32 = 3;
+
+/// Whether an HTTP status or an error's text says no retry will help: the key was rejected,
+/// the account may not use the API, or its quota or credit is gone. A rate limit (429 without
+/// a word about quota) passes with time, so it is not.
+pub(crate) fn is_fatal(status: Option<u64>, text: &str) -> bool {
+    let t = text.to_lowercase();
+    matches!(status, Some(401..=403))
+        || [
+            "401 unauthorized",
+            "403 forbidden",
+            "authentication_failed",
+            "authentication_error",
+            "authenticationerror",
+            "invalid_api_key",
+            "invalid api key",
+            "invalid x-api-key",
+            "billing_error",
+            "insufficient_quota",
+            "exceeded your current quota",
+            "quota exceeded",
+            "credit balance is too low",
+            "permission_denied",
+        ]
+        .iter()
+        .any(|w| t.contains(w))
+}
+
+impl Tally {
+    /// The CLI reported that a request got no answer (connection refused, DNS, reset).
+    pub(crate) fn unreachable(&mut self, words: &str) {
+        self.unreachable += 1;
+        self.unreachable_words = clip(words, 300);
+    }
 }
 
 impl Tally {
@@ -625,6 +670,26 @@ impl CliParser {
         Some(AgentActivity::Warning { message: reason })
     }
 
+    /// Stops the agent at the first error no retry can cure, and after the CLI said
+    /// [`UNREACHABLE_LIMIT`] times in a row that it cannot reach its endpoint.
+    fn check_errors(&mut self) -> Option<AgentActivity> {
+        if self.stopped.is_some() || self.tally.verdict.is_some() {
+            return None;
+        }
+        let reason = if let Some(e) = self.tally.fatal.take() {
+            format!("{e} (stopped at once: retrying cannot fix this)")
+        } else if self.tally.unreachable >= UNREACHABLE_LIMIT {
+            format!(
+                "stopped: {} reported {} times in a row that it cannot reach its model endpoint: {}",
+                self.cli, self.tally.unreachable, self.tally.unreachable_words
+            )
+        } else {
+            return None;
+        };
+        self.stopped = Some(reason.clone());
+        Some(AgentActivity::Error { message: reason })
+    }
+
     /// A warning for each file a tool wrote outside the workspace (and the CLI's own HOME).
     fn check_paths(&mut self) -> Vec<AgentActivity> {
         let mut out = Vec::new();
@@ -675,8 +740,18 @@ impl OutputParser for CliParser {
         } else {
             self.dialect.event(trimmed, None, &mut self.tally)
         };
+        // Any sign of the model answering ends a streak of unreachable reports.
+        if out.iter().any(|a| {
+            matches!(
+                a,
+                AgentActivity::Message { .. } | AgentActivity::ToolCall { .. } | AgentActivity::Usage { .. }
+            )
+        }) {
+            self.tally.unreachable = 0;
+        }
         out.extend(self.check_paths());
         out.extend(self.check_limits());
+        out.extend(self.check_errors());
         // Files in the workspace are shown as the repository names them.
         let prefix = format!("{}/", self.workspace.display());
         for a in &mut out {

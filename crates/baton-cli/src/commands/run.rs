@@ -215,6 +215,9 @@ pub(crate) fn resolve_agents(
 ) -> Result<Vec<Arc<dyn Agent>>, CliError> {
     let mut agents: Vec<Arc<dyn Agent>> = Vec::new();
     let mut names = std::collections::HashSet::new();
+    // Every agent that cannot run is named at once (a missing CLI, a missing key), not one per
+    // attempt.
+    let mut unusable: Vec<baton_agents::AgentError> = Vec::new();
     for spec in specs {
         let agent: Arc<dyn Agent> = if let Some(cmd) = spec.strip_prefix("command:") {
             let argv = CommandLine::Line(cmd.to_owned())
@@ -290,10 +293,19 @@ pub(crate) fn resolve_agents(
                 kinds.join(", ")
             )));
         };
-        agent.preflight()?;
-        agents.push(agent);
+        match agent.preflight() {
+            Ok(()) => agents.push(agent),
+            Err(e) => unusable.push(e),
+        }
     }
-    Ok(agents)
+    match unusable.len() {
+        0 => Ok(agents),
+        1 => Err(unusable.remove(0).into()),
+        n => {
+            let lines: Vec<String> = unusable.iter().map(|e| format!("  {e}")).collect();
+            Err(CliError::usage(format!("{n} agents cannot run:\n{}", lines.join("\n"))))
+        }
+    }
 }
 
 fn unique(names: &mut std::collections::HashSet<String>, wanted: &str) -> String {
