@@ -22,6 +22,8 @@ pub(crate) struct Usage {
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
     pub(crate) cost_usd: Option<f64>,
+    /// The CLI's estimate at its vendor's list prices, for a model served elsewhere.
+    pub(crate) cost_estimated: bool,
 }
 
 impl RunView {
@@ -34,9 +36,18 @@ impl RunView {
                 baton_core::RunEvent::AgentActivity {
                     candidate,
                     activity:
-                        baton_core::AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd },
+                        baton_core::AgentActivity::Usage {
+                            turns,
+                            input_tokens,
+                            output_tokens,
+                            cost_usd,
+                            cost_estimated,
+                        },
                 } => {
-                    usage.insert(candidate, Usage { turns, input_tokens, output_tokens, cost_usd });
+                    usage.insert(
+                        candidate,
+                        Usage { turns, input_tokens, output_tokens, cost_usd, cost_estimated },
+                    );
                 }
                 baton_core::RunEvent::HiddenTests { source, files, left_out } => {
                     hidden_tests = Some((source, files, left_out));
@@ -160,13 +171,23 @@ pub(crate) fn text(v: &RunView) -> String {
             let u = v.usage.get(&c.id);
             row.push(u.filter(|u| u.turns > 0).map(|u| u.turns.to_string()).unwrap_or_default());
             row.push(u.map(|u| format!("{}", u.input_tokens + u.output_tokens)).unwrap_or_default());
-            row.push(u.and_then(|u| u.cost_usd).map(|c| format!("${c:.2}")).unwrap_or_default());
+            row.push(
+                u.and_then(|u| {
+                    u.cost_usd.map(|c| format!("{}${c:.2}", if u.cost_estimated { "~" } else { "" }))
+                })
+                .unwrap_or_default(),
+            );
         }
         rows.push(row);
     }
     out.push_str(&table(&rows));
     for r in &reasons {
         out.push_str(r);
+    }
+    if v.usage.values().any(|u| u.cost_estimated && u.cost_usd.is_some()) {
+        out.push_str(
+            "  ~: the CLI's estimate at its vendor's list prices (the model is served at the agent's\n     base_url; `price` in its [[agent]] gives the real cost)\n",
+        );
     }
     out.push('\n');
 
@@ -481,8 +502,24 @@ mod tests {
         };
         let mut usage = std::collections::HashMap::new();
         usage.insert(
+            CandidateId::nth(1),
+            Usage {
+                turns: 1,
+                input_tokens: 10,
+                output_tokens: 1,
+                cost_usd: Some(0.19),
+                cost_estimated: true,
+            },
+        );
+        usage.insert(
             CandidateId::nth(2),
-            Usage { turns: 7, input_tokens: 1000, output_tokens: 234, cost_usd: Some(0.5) },
+            Usage {
+                turns: 7,
+                input_tokens: 1000,
+                output_tokens: 234,
+                cost_usd: Some(0.5),
+                cost_estimated: false,
+            },
         );
         let view = RunView {
             run,
@@ -504,5 +541,8 @@ mod tests {
             assert!(line.chars().count() <= 100, "a line {} wide: {line}", line.chars().count());
         }
         assert!(shown.contains(&format!("\n  c1 failed: {reason}\n")), "{shown}");
+        // Item 5: the CLI's list-price estimate for a model served elsewhere is marked.
+        assert!(row("c1").trim_end().ends_with("~$0.19"), "{shown}");
+        assert!(shown.contains("\n  ~: the CLI's estimate at its vendor's list prices"), "{shown}");
     }
 }

@@ -159,11 +159,19 @@ impl LineReporter {
                         }
                         format!("{tool} failed: {detail}")
                     }
-                    AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd } => format!(
-                        "{}{input_tokens} tokens in, {output_tokens} out{}",
-                        if *turns > 0 { format!("turn {turns}: ") } else { String::new() },
-                        cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default()
-                    ),
+                    AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd, cost_estimated } => {
+                        format!(
+                            "{}{input_tokens} tokens in, {output_tokens} out{}",
+                            if *turns > 0 { format!("turn {turns}: ") } else { String::new() },
+                            cost_usd
+                                .map(|c| if *cost_estimated {
+                                    format!(", ~${c:.4} (the CLI's estimate at list prices)")
+                                } else {
+                                    format!(", ${c:.4}")
+                                })
+                                .unwrap_or_default()
+                        )
+                    }
                     AgentActivity::Finished { turns, .. } => match turns {
                         Some(n) => format!("reported done after {n} {}", plural(*n as usize, "turn", "turns")),
                         None => "reported done".to_owned(),

@@ -127,6 +127,12 @@ fn edit_lands_and_401_fails(kind: &str) {
     if kind != "aider" {
         assert!(good["usage"]["input_tokens"].as_u64().is_some_and(|n| n > 0), "{good:#}");
     }
+    // Issue 15, item 5: Claude Code prices the scripted model at its vendor's list prices:
+    // with a custom base_url that figure is marked as its estimate.
+    if kind == "claude" {
+        assert!(good["usage"]["cost_usd"].as_f64().is_some(), "{good:#}");
+        assert_eq!(good["usage"]["cost_estimated"], true, "{good:#}");
+    }
 
     let bad = candidate(&show, &format!("{kind}-401"));
     assert_eq!(bad["outcome"]["outcome"], "failed", "{bad:#}");

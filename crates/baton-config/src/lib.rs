@@ -23,8 +23,8 @@ pub use load::{
     ConfigSources, KeyPath, KeySeg, Layer, LayerSource, MAX_JOBS, MAX_REPEATS, Resolved, load, resolve,
 };
 pub use schema::{
-    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, ProbeConfig,
-    RelatedRule, RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
+    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, Price,
+    ProbeConfig, RelatedRule, RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
 };
 pub use values::{ByteSize, parse_duration};
 

@@ -160,6 +160,7 @@ env = { CLAUDE_CODE_MAX_RETRIES = "0" }
 max_turns = 12
 max_tokens = 100000
 max_cost_usd = 0.5
+price = { input = 3.0, output = 15.0 }
 "#,
     );
     let (c, _) = load(&ConfigSources { repo_file: Some(repo), ..Default::default() }).unwrap();
@@ -169,6 +170,7 @@ max_cost_usd = 0.5
     assert_eq!(a.program.as_deref(), Some(dir.path().join("bin/claude").as_path()));
     assert_eq!((a.max_turns, a.max_tokens, a.max_cost_usd), (Some(12), Some(100000), Some(0.5)));
     assert_eq!(a.env_pass, ["HTTPS_PROXY"]);
+    assert_eq!(a.price, Some(baton_config::Price { input: 3.0, output: 15.0 }));
     assert_eq!(c.run.exit_timeout, Duration::from_secs(10));
 
     let bad = write(dir.path(), "bad.toml", "[[agent]]\nname = \"x\"\nkind = \"gpt\"\n");

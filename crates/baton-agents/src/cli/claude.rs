@@ -39,7 +39,9 @@ pub(crate) fn command(
     if let Some(n) = c.max_turns {
         cmd.arg("--max-turns").arg(n.to_string());
     }
-    if let Some(usd) = c.max_cost_usd {
+    // Claude Code's own budget counts its vendor's list prices; with a price of the agent's
+    // or a model served elsewhere, baton keeps the budget itself.
+    if let Some(usd) = c.max_cost_usd.filter(|_| c.price.is_none() && c.base_url.is_none()) {
         cmd.arg("--max-budget-usd").arg(usd.to_string());
     }
     // Claude Code retries a failed request 10 times with backoff (over three minutes); a few

@@ -424,6 +424,8 @@ impl Agent for CliAgent {
             max_turns: self.config.max_turns,
             max_tokens: self.config.max_tokens,
             max_cost_usd: self.config.max_cost_usd,
+            price: self.config.price.map(|p| (p.input, p.output)),
+            own_endpoint: self.config.base_url.is_some(),
         };
         let parser =
             CliParser::new(self.info.program, dialect, limits, &ctx.workspace, &ctx.home, ctx.exit_timeout);
@@ -515,6 +517,11 @@ pub(crate) struct Limits {
     max_turns: Option<u32>,
     max_tokens: Option<u64>,
     max_cost_usd: Option<f64>,
+    /// US dollars per million input and output tokens.
+    price: Option<(f64, f64)>,
+    /// The model is served at a `base_url` of the agent's: the CLI prices it at its vendor's
+    /// list prices.
+    own_endpoint: bool,
 }
 
 /// How a CLI's terminal event judged the session.
@@ -544,6 +551,10 @@ pub(crate) struct Tally {
     /// and its last words about it.
     pub(crate) unreachable: u32,
     pub(crate) unreachable_words: String,
+    /// The agent's `price` and whether its model is served at its own `base_url` (see
+    /// [`Limits`]), for [`Tally::cost`].
+    price: Option<(f64, f64)>,
+    own_endpoint: bool,
 }
 
 /// A CLI that says this many times in a row that it cannot reach its endpoint is stopped:
@@ -590,7 +601,18 @@ impl Tally {
             turns: self.turns,
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
-            cost_usd: self.cost_usd,
+            cost_usd: self.cost(),
+            cost_estimated: self.price.is_none() && self.own_endpoint && self.cost_usd.is_some(),
+        }
+    }
+
+    /// The cost so far: from the agent's `price` when it has one, else as the CLI reports it.
+    pub(crate) fn cost(&self) -> Option<f64> {
+        match self.price {
+            Some((input, output)) => {
+                Some((self.input_tokens as f64 * input + self.output_tokens as f64 * output) / 1e6)
+            }
+            None => self.cost_usd,
         }
     }
 }
@@ -639,7 +661,7 @@ impl CliParser {
         CliParser {
             cli,
             dialect,
-            tally: Tally::default(),
+            tally: Tally { price: limits.price, own_endpoint: limits.own_endpoint, ..Tally::default() },
             limits,
             workspace: normalize(workspace),
             home: normalize(home),
@@ -661,8 +683,8 @@ impl CliParser {
             format!("stopped after {} turns: max_turns is {n}", t.turns)
         } else if let Some(n) = self.limits.max_tokens.filter(|n| t.input_tokens + t.output_tokens > *n) {
             format!("stopped after {} tokens: max_tokens is {n}", t.input_tokens + t.output_tokens)
-        } else if let Some(n) = self.limits.max_cost_usd.filter(|n| t.cost_usd.is_some_and(|c| c > *n)) {
-            format!("stopped after ${:.4}: max_cost_usd is {n}", t.cost_usd.unwrap_or_default())
+        } else if let Some(n) = self.limits.max_cost_usd.filter(|n| t.cost().is_some_and(|c| c > *n)) {
+            format!("stopped after ${:.4}: max_cost_usd is {n}", t.cost().unwrap_or_default())
         } else {
             return None;
         };

@@ -65,7 +65,8 @@ fn claude_success_is_normalized() {
         turns: 2,
         input_tokens: 350,
         output_tokens: 15,
-        cost_usd: Some(0.19)
+        cost_usd: Some(0.19),
+        cost_estimated: false
     }));
     assert_eq!(
         acts.last(),
@@ -126,7 +127,8 @@ fn codex_turns_and_failures() {
         turns: 2,
         input_tokens: 20227,
         output_tokens: 26,
-        cost_usd: None
+        cost_usd: None,
+        cost_estimated: false
     }));
     assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
 
@@ -192,7 +194,8 @@ fn opencode_needs_a_stop_and_no_error() {
         turns: 2,
         input_tokens: 220,
         output_tokens: 15,
-        cost_usd: None
+        cost_usd: None,
+        cost_estimated: false
     }));
     assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
 
@@ -216,7 +219,8 @@ fn aider_exits_zero_on_api_errors_but_fails() {
         turns: 1,
         input_tokens: 2500,
         output_tokens: 17,
-        cost_usd: Some(0.03)
+        cost_usd: Some(0.03),
+        cost_estimated: false
     }));
     assert!(acts.contains(&AgentActivity::ToolCall { tool: "edit".into(), detail: "hello.txt".into() }));
     assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
@@ -361,4 +365,42 @@ fn an_endpoint_reported_unreachable_three_times_in_a_row_fails_the_agent() {
     feed(&mut p, refused);
     assert_eq!(p.stop(), Some(Stop::Now));
     assert!(failed(p.outcome(&exited(1))).ends_with("API request got no answer (unknown)"));
+}
+
+/// Issue 15, item 5: a cost the CLI reported, at its vendor's list prices, for a model served
+/// locally. With a custom base_url it is marked as the CLI's estimate; a `price` gives the real
+/// cost, which max_cost_usd then uses.
+#[test]
+fn a_price_gives_the_real_cost_and_a_local_models_list_price_is_an_estimate() {
+    let usage = |acts: &[AgentActivity]| {
+        acts.iter()
+            .rev()
+            .find_map(|a| match a {
+                AgentActivity::Usage { cost_usd, cost_estimated, .. } => Some((*cost_usd, *cost_estimated)),
+                _ => None,
+            })
+            .unwrap()
+    };
+    // CLAUDE_OK reports $0.19 for 350 tokens in and 15 out.
+    let mut p = parser(AgentKind::Claude, Limits { own_endpoint: true, ..Limits::default() });
+    assert_eq!(usage(&feed(&mut p, CLAUDE_OK)), (Some(0.19), true));
+    let mut p = parser(AgentKind::Claude, Limits::default());
+    assert_eq!(usage(&feed(&mut p, CLAUDE_OK)), (Some(0.19), false), "the vendor's own endpoint");
+
+    let priced = Limits { own_endpoint: true, price: Some((2.0, 10.0)), ..Limits::default() };
+    let mut p = parser(AgentKind::Claude, priced);
+    let (cost, estimated) = usage(&feed(&mut p, CLAUDE_OK));
+    assert!((cost.unwrap() - (350.0 * 2.0 + 15.0 * 10.0) / 1e6).abs() < 1e-12, "{cost:?}");
+    assert!(!estimated);
+
+    // The budget counts the real price, not the CLI's $0.19.
+    let mut p = parser(AgentKind::Claude, Limits { max_cost_usd: Some(0.01), ..priced });
+    feed(&mut p, CLAUDE_OK);
+    assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
+    let mut p = parser(AgentKind::Claude, Limits { max_cost_usd: Some(0.0001), ..priced });
+    feed(&mut p, CLAUDE_OK.lines().take(2).collect::<Vec<_>>().join("\n").as_str());
+    assert_eq!(
+        failed(p.outcome(&End::Signaled { signal: 15 })),
+        "stopped after $0.0004: max_cost_usd is 0.0001"
+    );
 }
