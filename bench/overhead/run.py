@@ -118,16 +118,27 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--candidates", type=int, default=16)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--baton", default=str(ROOT / "target" / "release" / "baton"))
+    default_baton = ROOT / "target" / "release" / "baton"
+    ap.add_argument("--baton", default=str(default_baton),
+                    help="the baton binary (default: target/release/baton, built if missing)")
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/baton-bench/overhead"))
     ap.add_argument("--workspace", default="auto", choices=["auto", "overlay", "clone", "worktree"],
                     help="baton's run.workspace (auto: an overlay where mounting works, else a clone)")
     args = ap.parse_args()
 
+    # baton runs in the synthetic repository, not here: a path given relative to where the
+    # benchmark was started must be made absolute first (a bare name is looked up on PATH).
+    if "/" in args.baton:
+        args.baton = str(Path(args.baton).resolve())
+    else:
+        args.baton = shutil.which(args.baton) or args.baton
     if not Path(args.baton).exists():
+        if Path(args.baton) != default_baton:
+            print(f"bench/overhead: --baton {args.baton}: no such file", file=sys.stderr)
+            return 2
         print(f"building {args.baton} (cargo build --release)", file=sys.stderr)
         subprocess.run(["cargo", "build", "--release", "--bin", "baton"], cwd=ROOT, check=True)
-    cache = Path(args.cache)
+    cache = Path(args.cache).resolve()
     repo = cache / f"repo-{args.files}"
     print(f"synthetic repository: {args.files} files ({repo})", file=sys.stderr)
     make_repo(repo, args.files)

@@ -11,9 +11,10 @@ was installed from lives in <cache>/src/<name> and must be kept (editable
 installs point at it). <cache>/envs/index.json maps "repo@version" to an env
 name; score.py and harness.py read it.
 
-Idempotent: an env whose marker (<env>/.bench-env.json) records the same spec
-and whose quick import check passes is skipped; anything else is rebuilt from
-scratch. Never reads the oracle: django's (and pytest's, sphinx's) requirements
+Idempotent: an env whose marker (<env>/.bench-env.json) records the same spec,
+whose import check passes (the modules of its version's own dependencies) and
+that has run one of the repository's tests (once, remembered in the marker) is
+skipped; anything else is rebuilt from scratch. Never reads the oracle: django's (and pytest's, sphinx's) requirements
 come from a fixed table of SWE-bench setup commits per version (see
 common.SETUP_COMMITS), falling back to the newest base_commit of that version
 in the instances file.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +40,79 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
+
+
+# Distributions whose import name differs from their name.
+IMPORT_NAMES = {"attrs": "attr", "more-itertools": "more_itertools", "setuptools_scm": "setuptools_scm",
+                "setuptools-scm": "setuptools_scm"}
+# Installed to build the project, not imported by it.
+BUILD_TOOLS = {"pip", "setuptools", "setuptools_scm", "setuptools-scm", "wheel"}
+
+
+def check_modules(spec: C.EnvSpec) -> list[str]:
+    """The modules an env must import. For pytest they follow the pins of its own version
+    (SWE-bench's, the first install step): pytest 5 has no `iniconfig`, 6 and later need it,
+    older ones need `six` or `atomicwrites`. A fixed list failed its own check on pytest 5."""
+    if spec.repo != "pytest-dev/pytest" or not spec.steps:
+        return spec.check_modules
+    mods = []
+    for req in spec.steps[0].get("pip", []):
+        name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
+        if not name or name.startswith("-") or name.lower() in BUILD_TOOLS:
+            continue
+        mods.append(IMPORT_NAMES.get(name.lower(), name.replace("-", "_")))
+    return mods + ["pytest"]
+
+
+# Where each repository keeps test files, for the test an env must run before it is ready.
+SMOKE_TESTS = {
+    "pytest-dev/pytest": "testing/test_*.py",
+    "django/django": "tests/*/tests.py",
+    "pylint-dev/pylint": "tests/**/test_*.py",
+    "sphinx-doc/sphinx": "tests/test_*.py",
+}
+
+
+def smoke_test(envdir: Path, spec: C.EnvSpec, checkout: Path | None, tries: int = 3) -> tuple[bool, str]:
+    """Runs one of the repository's test files in the env, with the benchmark's own test
+    command and log parser, from the checkout the env was installed from: an env whose imports
+    succeed can still run no test at all (the harness's test stage then reads no result). The
+    smallest files first (a few seconds each); ready when one reports a passing test."""
+    pattern = SMOKE_TESTS.get(spec.repo)
+    if checkout is None or pattern is None:
+        return True, "no checkout to run a test from"
+    files = sorted((p for p in checkout.glob(pattern) if p.is_file() and p.stat().st_size >= 1024),
+                   key=lambda p: (p.stat().st_size, str(p)))[:tries]
+    if not files:
+        return False, f"no test file matches {pattern} in {checkout}"
+    parse = C.PARSERS[spec.repo]
+    why = ""
+    for f in files:
+        rel = str(f.relative_to(checkout))
+        rc, out, secs = C.run_shell(C.test_command(spec.repo, [rel]), checkout, C.env_vars(envdir), 600)
+        statuses = parse(out)
+        passed = sum(1 for st in statuses.values() if st == "pass")
+        if passed:
+            return True, f"{rel}: {passed} passed in {secs:.1f} s"
+        tail = " | ".join(line.strip() for line in out.strip().splitlines()[-3:])
+        why = f"{rel}: no passing test in its output (exit {rc}, {len(statuses)} results read): {tail}"
+    return False, why
+
+
+def ready(envdir: Path, spec: C.EnvSpec, cache: Path) -> tuple[bool, str]:
+    """The import check, then (once, remembered in the marker) a test of the repository."""
+    ok, why = quick_check(envdir, spec)
+    if not ok:
+        return ok, why
+    marker_path = envdir / ".bench-env.json"
+    marker = json.loads(marker_path.read_text())
+    if marker.get("smoke_test", {}).get("ok"):
+        return True, "ok"
+    checkout = cache / "src" / spec.name if spec.setup_commit else None
+    ok, why = smoke_test(envdir, spec, checkout)
+    marker["smoke_test"] = {"ok": ok, "result": why}
+    marker_path.write_text(json.dumps(marker, indent=1))
+    return ok, why if not ok else "ok"
 
 
 def quick_check(envdir: Path, spec: C.EnvSpec) -> tuple[bool, str]:
@@ -51,7 +126,8 @@ def quick_check(envdir: Path, spec: C.EnvSpec) -> tuple[bool, str]:
         return False, "bad marker"
     if m.get("key") != spec.key():
         return False, "spec changed"
-    code = "import " + ", ".join(spec.check_modules) if spec.check_modules else "pass"
+    modules = check_modules(spec)
+    code = "import " + ", ".join(modules) if modules else "pass"
     r = subprocess.run([str(py), "-c", code], cwd="/", capture_output=True, text=True,
                        env=C.env_vars(envdir), timeout=300)
     if r.returncode != 0:
@@ -130,10 +206,10 @@ def build(spec: C.EnvSpec, cache: Path, snapshot: Path | None) -> dict:
               "steps": spec.steps, "notes": notes, "seconds": round(secs, 1),
               "built": time.strftime("%Y-%m-%d %H:%M:%S"), "freeze": freeze.splitlines()}
     (envdir / ".bench-env.json").write_text(json.dumps(marker, indent=1))
-    ok, why = quick_check(envdir, spec)
+    ok, why = ready(envdir, spec, cache)
     if not ok:
         raise RuntimeError(f"env {spec.name} built but fails its check: {why}")
-    return marker
+    return json.loads((envdir / ".bench-env.json").read_text())
 
 
 def plan(instances: list[dict], snapshots: Path) -> tuple[dict[str, C.EnvSpec], dict[str, str], dict[str, Path]]:
@@ -192,7 +268,7 @@ def main() -> int:
     failed = 0
     for s in todo:
         envdir = cache / "envs" / s.name
-        ok, why = (False, "forced") if a.force else quick_check(envdir, s)
+        ok, why = (False, "forced") if a.force else ready(envdir, s, cache)
         if ok:
             prev = json.loads((envdir / ".bench-env.json").read_text())
             C.log(f"{s.name}: exists and passes its check, skipped (built in {prev.get('seconds')} s)")

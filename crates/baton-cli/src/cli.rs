@@ -14,8 +14,9 @@ use clap::{Args, Parser, Subcommand};
 same base commit; verify every candidate with your project's build and tests against a baseline of \
 the base commit; rank them on that evidence and merge the winner.\n\nTry it with no setup: `baton demo`.",
     after_help = "Exit codes: 0 success; 1 failure; 2 usage (bad arguments, unknown run or candidate, \
-not a repository); 3 configuration error; 4 the run finished without a winner; 5 refused to protect \
-your work (dirty tree, moved target); 101 internal error; 130 interrupted.",
+not a repository); 3 configuration error; 4 the run finished without a winner (diff: the run has \
+none); 5 refused to protect your work (dirty tree, moved target, never-verified candidate); 101 \
+internal error; 130 interrupted.",
     propagate_version = true
 )]
 pub(crate) struct Cli {
@@ -54,7 +55,7 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Show a run's scoreboard and the evidence behind each place.
     Show(ShowArgs),
-    /// Show a candidate's change against the run's base.
+    /// Show a candidate's change against the run's base (the latest winner by default).
     Diff(DiffArgs),
     /// Squash-merge a run's winner (or a chosen candidate) onto the target branch.
     Merge(MergeArgs),
@@ -62,6 +63,9 @@ pub(crate) enum Command {
     Clean(CleanArgs),
     /// Run the whole pipeline on a built-in sample project (no keys or network needed).
     Demo(DemoArgs),
+    /// Print the configuration `baton run` would use here, each value with the layer that set
+    /// it (default, user file, repository file, --config file, environment, --set).
+    Config(ConfigArgs),
     /// Check what `baton run` needs: git, the agent CLIs and their versions, keys (by name,
     /// never values), the sandbox. Exits 1 when the configured agents cannot run.
     Doctor(DoctorArgs),
@@ -74,6 +78,13 @@ pub(crate) struct DoctorArgs {
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) check: CheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// Print a JSON list of {key, value, layer, from}.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,7 +119,7 @@ on stdin and in $BATON_PROMPT_FILE; `patch:FILE` applies a recorded diff; a plai
 pub(crate) struct RunArgs {
     /// The task, as text. Use --task-file for longer ones.
     #[arg(value_name = "TASK", required_unless_present = "task_file", conflicts_with = "task_file")]
-    pub(crate) task: Option<String>,
+    pub(crate) task: Option<std::ffi::OsString>,
     /// Read the task from FILE (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     pub(crate) task_file: Option<PathBuf>,
@@ -119,8 +130,8 @@ pub(crate) struct RunArgs {
     /// A strategy: a named addition to the prompt, such as minimal or test-first (repeatable).
     #[arg(short, long = "strategy", value_name = "NAME")]
     pub(crate) strategies: Vec<String>,
-    /// Candidates per agent and strategy.
-    #[arg(short = 'n', long = "repeats", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Candidates per agent and strategy, 1 to 64 (default: run.repeats).
+    #[arg(short = 'n', long = "repeats", value_name = "N")]
     pub(crate) repeats: Option<u32>,
     /// The commit candidates start from.
     #[arg(long, value_name = "REV", default_value = "HEAD")]
@@ -128,13 +139,13 @@ pub(crate) struct RunArgs {
     /// Run on a snapshot of uncommitted changes instead of refusing.
     #[arg(long)]
     pub(crate) include_dirty: bool,
-    /// How many verifications (builds, tests, probes: CPU work) run at once (default: run.jobs,
-    /// or one per core).
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// How many verifications (builds, tests, probes: CPU work) run at once, at most 256; 0
+    /// means one per CPU core (default: run.jobs).
+    #[arg(short, long, value_name = "N")]
     pub(crate) jobs: Option<u32>,
-    /// How many agents run at once (they mostly wait on their model; default: run.agent_jobs,
-    /// or every candidate at once).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// How many agents run at once (they mostly wait on their model), at most 256; 0 means
+    /// every candidate at once (default: run.agent_jobs).
+    #[arg(long, value_name = "N")]
     pub(crate) agent_jobs: Option<u32>,
     /// The branch `baton merge` lands on (default: merge.target, or the current branch).
     #[arg(long, value_name = "BRANCH")]
@@ -176,8 +187,9 @@ pub(crate) struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
-    /// `CANDIDATE` of the latest run, or `RUN CANDIDATE`.
-    #[arg(value_name = "RUN_OR_CANDIDATE", num_args = 1..=2, required = true)]
+    /// `CANDIDATE` of the latest run, `RUN CANDIDATE`, `RUN` (its winner), or nothing: the
+    /// latest run's winner.
+    #[arg(value_name = "RUN_OR_CANDIDATE", num_args = 0..=2)]
     pub(crate) ids: Vec<String>,
     /// Only list changed files with line counts.
     #[arg(long)]
@@ -186,7 +198,8 @@ pub(crate) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct MergeArgs {
-    /// The run (an id or a unique prefix); the latest when omitted.
+    /// The run (an id or a unique prefix), or a candidate of the latest run; the latest run
+    /// when omitted.
     #[arg(value_name = "RUN")]
     pub(crate) run: Option<String>,
     /// Merge this candidate instead of the winner.
@@ -195,6 +208,9 @@ pub(crate) struct MergeArgs {
     /// Merge onto this branch instead of the one the run recorded.
     #[arg(long, value_name = "BRANCH")]
     pub(crate) target: Option<String>,
+    /// Merge a candidate that was never verified (its run was cancelled or failed first).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

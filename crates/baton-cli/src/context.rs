@@ -40,6 +40,16 @@ pub(crate) fn user_config_file() -> Option<PathBuf> {
 
 /// Loads every configuration layer for a repository rooted at `root`.
 pub(crate) fn config(global: &Global, root: Option<&Path>) -> Result<Config, CliError> {
+    Ok(resolve(global, root, Vec::new())?.config)
+}
+
+/// Every configuration layer, with `options`: command-line options that stand for a key
+/// (`--jobs 2`: `("--jobs 2", "run.jobs", "2")`), laid last and checked like any other layer.
+pub(crate) fn resolve(
+    global: &Global,
+    root: Option<&Path>,
+    options: Vec<(String, String, String)>,
+) -> Result<baton_config::Resolved, CliError> {
     let mut extra = global.config.clone();
     if let Some(f) = std::env::var_os("BATON_CONFIG").filter(|v| !v.is_empty()) {
         extra.insert(0, PathBuf::from(f));
@@ -51,13 +61,50 @@ pub(crate) fn config(global: &Global, root: Option<&Path>) -> Result<Config, Cli
         extra_files: extra.into_iter().map(|f| cwd.join(f)).collect(),
         env: std::env::vars().filter(|(k, _)| k.starts_with("BATON_")).collect(),
         sets: global.set.clone(),
+        options,
     };
-    Ok(baton_config::load(&sources)?.0)
+    Ok(baton_config::resolve(&sources)?)
 }
 
-/// The run store of a repository, after ending whatever a crashed baton left behind.
+/// Where a repository's run store lives.
+pub(crate) fn store_dir(repo: &Repo) -> PathBuf {
+    repo.common_dir.join("baton")
+}
+
+/// The run store of a repository where one exists (`None`: no run ever started here), after
+/// ending whatever a crashed baton left behind. Commands that only read runs use this, so that
+/// asking about runs in a fresh repository creates nothing.
+pub(crate) fn existing_store(repo: &Repo) -> Result<Option<Store>, CliError> {
+    if !store_dir(repo).join(baton_store::DB_FILE).is_file() {
+        return Ok(None);
+    }
+    store(repo).map(Some)
+}
+
+/// A run of the store by id or unique prefix (the latest when `None`), where there may be no
+/// store at all.
+pub(crate) fn find_run(
+    store: Option<&Store>,
+    prefix: Option<&str>,
+) -> Result<baton_store::RunRow, baton_engine::EngineError> {
+    match store {
+        Some(store) => baton_engine::find_run(store, prefix),
+        None => Err(no_run(prefix)),
+    }
+}
+
+/// What asking for a run means where no run ever started.
+pub(crate) fn no_run(prefix: Option<&str>) -> baton_engine::EngineError {
+    match prefix {
+        Some(p) => baton_engine::EngineError::UnknownRun(p.to_owned()),
+        None => baton_engine::EngineError::NoRuns,
+    }
+}
+
+/// The run store of a repository, created if needed, after ending whatever a crashed baton
+/// left behind.
 pub(crate) fn store(repo: &Repo) -> Result<Store, CliError> {
-    let store = Store::open(&repo.common_dir.join("baton"))?;
+    let store = Store::open(&store_dir(repo))?;
     match baton_engine::recover_abandoned(repo, &store) {
         Ok(recovered) => {
             for r in recovered {

@@ -52,7 +52,9 @@ impl From<EngineError> for CliError {
         let code = match &e {
             EngineError::Git(g) => git_code(g),
             EngineError::Setup(_) | EngineError::UnknownStrategy { .. } => ExitCode::Config,
-            EngineError::DirtyTree { .. } | EngineError::Refused(_) => ExitCode::Refused,
+            EngineError::DirtyTree { .. } | EngineError::Refused(_) | EngineError::AlreadyMerged { .. } => {
+                ExitCode::Refused
+            }
             EngineError::NoAgents
             | EngineError::Agent(_)
             | EngineError::UnknownRun(_)
@@ -77,9 +79,10 @@ impl From<GitError> for CliError {
 
 fn git_code(e: &GitError) -> ExitCode {
     match e {
-        GitError::NotARepository { .. } | GitError::NoCommits { .. } | GitError::BadRevision { .. } => {
-            ExitCode::Usage
-        }
+        GitError::NotARepository { .. }
+        | GitError::BareRepository { .. }
+        | GitError::NoCommits { .. }
+        | GitError::BadRevision { .. } => ExitCode::Usage,
         GitError::RefMoved { .. } => ExitCode::Refused,
         GitError::Failed { .. } | GitError::Spawn(_) | GitError::Io { .. } | GitError::Unexpected { .. } => {
             ExitCode::Failure

@@ -22,6 +22,8 @@ pub(crate) struct Usage {
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
     pub(crate) cost_usd: Option<f64>,
+    /// The CLI's estimate at its vendor's list prices, for a model served elsewhere.
+    pub(crate) cost_estimated: bool,
 }
 
 impl RunView {
@@ -34,9 +36,18 @@ impl RunView {
                 baton_core::RunEvent::AgentActivity {
                     candidate,
                     activity:
-                        baton_core::AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd },
+                        baton_core::AgentActivity::Usage {
+                            turns,
+                            input_tokens,
+                            output_tokens,
+                            cost_usd,
+                            cost_estimated,
+                        },
                 } => {
-                    usage.insert(candidate, Usage { turns, input_tokens, output_tokens, cost_usd });
+                    usage.insert(
+                        candidate,
+                        Usage { turns, input_tokens, output_tokens, cost_usd, cost_estimated },
+                    );
                 }
                 baton_core::RunEvent::HiddenTests { source, files, left_out } => {
                     hidden_tests = Some((source, files, left_out));
@@ -131,9 +142,13 @@ pub(crate) fn text(v: &RunView) -> String {
     ]];
     let show_usage = !v.usage.is_empty();
     if show_usage {
+        rows[0].push("turns".into());
         rows[0].push("tokens".into());
         rows[0].push("cost".into());
     }
+    // Why an agent failed can be a long error message: it goes on a line of its own below
+    // the table, so that the table stays as wide as its short cells.
+    let mut reasons = Vec::new();
     for c in &order {
         let s = v.score(&c.id);
         let rank = match s {
@@ -142,6 +157,9 @@ pub(crate) fn text(v: &RunView) -> String {
             None => "".into(),
         };
         let outcome = c.outcome.as_ref().map(short_outcome).unwrap_or_else(|| "not run".into());
+        if let Some(reason) = c.outcome.as_ref().and_then(outcome_reason) {
+            reasons.push(format!("  {} {outcome}: {reason}\n", c.id));
+        }
         let change = match (c.files_changed, c.insertions, c.deletions) {
             (Some(f), Some(i), Some(d)) => format!("{f} {} +{i} -{d}", plural(f, "file", "files")),
             _ => "".into(),
@@ -151,12 +169,26 @@ pub(crate) fn text(v: &RunView) -> String {
             vec![rank, c.id.to_string(), c.agent.clone(), c.strategy.clone(), outcome, change, tests];
         if show_usage {
             let u = v.usage.get(&c.id);
+            row.push(u.filter(|u| u.turns > 0).map(|u| u.turns.to_string()).unwrap_or_default());
             row.push(u.map(|u| format!("{}", u.input_tokens + u.output_tokens)).unwrap_or_default());
-            row.push(u.and_then(|u| u.cost_usd).map(|c| format!("${c:.2}")).unwrap_or_default());
+            row.push(
+                u.and_then(|u| {
+                    u.cost_usd.map(|c| format!("{}${c:.2}", if u.cost_estimated { "~" } else { "" }))
+                })
+                .unwrap_or_default(),
+            );
         }
         rows.push(row);
     }
     out.push_str(&table(&rows));
+    for r in &reasons {
+        out.push_str(r);
+    }
+    if v.usage.values().any(|u| u.cost_estimated && u.cost_usd.is_some()) {
+        out.push_str(
+            "  ~: the CLI's estimate at its vendor's list prices (the model is served at the agent's\n     base_url; `price` in its [[agent]] gives the real cost)\n",
+        );
+    }
     out.push('\n');
 
     match r.scoreboard.as_ref().map(|b| &b.decision) {
@@ -293,13 +325,25 @@ fn list(items: &[String], max: usize) -> String {
     }
 }
 
+/// The outcome in a word or two, for the table.
 fn short_outcome(o: &baton_core::AgentOutcome) -> String {
     match o {
         baton_core::AgentOutcome::Completed => "completed".into(),
-        baton_core::AgentOutcome::Failed { reason } => format!("failed: {reason}"),
+        baton_core::AgentOutcome::Failed { .. } => "failed".into(),
         baton_core::AgentOutcome::TimedOut { kind } => format!("timed out ({kind})"),
         baton_core::AgentOutcome::Cancelled => "cancelled".into(),
         baton_core::AgentOutcome::SpawnFailed { .. } => "could not start".into(),
+    }
+}
+
+/// Why, for the line below the table.
+fn outcome_reason(o: &baton_core::AgentOutcome) -> Option<&str> {
+    match o {
+        baton_core::AgentOutcome::Failed { reason } => Some(reason),
+        baton_core::AgentOutcome::SpawnFailed { message } => Some(message),
+        baton_core::AgentOutcome::Completed
+        | baton_core::AgentOutcome::TimedOut { .. }
+        | baton_core::AgentOutcome::Cancelled => None,
     }
 }
 
@@ -405,4 +449,100 @@ pub(crate) fn json(v: &RunView) -> Value {
         "merged_commit": r.merged_commit,
         "candidates": candidates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_core::{AgentOutcome, CandidateId, RunId, RunStatus, Task};
+    use baton_store::{CandidateRow, RunRow};
+
+    use super::*;
+
+    fn candidate(n: usize, outcome: AgentOutcome) -> CandidateRow {
+        CandidateRow {
+            id: CandidateId::nth(n),
+            agent: format!("agent{n}"),
+            strategy: "default".into(),
+            workspace: None,
+            outcome: Some(outcome),
+            agent_millis: Some(1000),
+            commit: None,
+            reference: None,
+            files_changed: Some(1),
+            insertions: Some(1),
+            deletions: Some(0),
+            verified_as: None,
+            rank: None,
+        }
+    }
+
+    /// Issue 15, item 19: an agent's error text inside the outcome column made rows 250
+    /// characters wide; turns were not shown beside tokens and cost.
+    #[test]
+    fn long_reasons_go_below_the_table_and_turns_beside_tokens() {
+        let reason =
+            format!("claude exited with code 1 before its final `result` event: {}", "x".repeat(200));
+        let run = RunRow {
+            id: RunId::new("r1").unwrap(),
+            started_at: String::new(),
+            finished_at: None,
+            status: RunStatus::Finished,
+            repo_root: String::new(),
+            base_commit: "0123456789abcdef".into(),
+            base_rev: "HEAD".into(),
+            target_branch: None,
+            target_commit: None,
+            workspace_root: String::new(),
+            task: Task::from_text("Fix it", "argument"),
+            winner: None,
+            scoreboard: None,
+            owner_pid: None,
+            owner_start: None,
+            merged_commit: None,
+        };
+        let mut usage = std::collections::HashMap::new();
+        usage.insert(
+            CandidateId::nth(1),
+            Usage {
+                turns: 1,
+                input_tokens: 10,
+                output_tokens: 1,
+                cost_usd: Some(0.19),
+                cost_estimated: true,
+            },
+        );
+        usage.insert(
+            CandidateId::nth(2),
+            Usage {
+                turns: 7,
+                input_tokens: 1000,
+                output_tokens: 234,
+                cost_usd: Some(0.5),
+                cost_estimated: false,
+            },
+        );
+        let view = RunView {
+            run,
+            candidates: vec![
+                candidate(1, AgentOutcome::Failed { reason: reason.clone() }),
+                candidate(2, AgentOutcome::Completed),
+            ],
+            stages: Vec::new(),
+            usage,
+            hidden_tests: None,
+        };
+        let shown = text(&view);
+        let header = shown.lines().find(|l| l.contains("rank")).unwrap();
+        assert!(header.split_whitespace().rev().take(3).eq(["cost", "tokens", "turns"]), "{shown}");
+        let row = |id: &str| shown.lines().find(|l| l.split_whitespace().next() == Some(id)).unwrap();
+        assert!(row("c2").split_whitespace().rev().take(3).eq(["$0.50", "1234", "7"]), "{shown}");
+        assert!(row("c1").contains(" failed ") && !row("c1").contains("claude"), "{shown}");
+        for line in shown.lines().filter(|l| !l.contains(&reason)) {
+            assert!(line.chars().count() <= 100, "a line {} wide: {line}", line.chars().count());
+        }
+        assert!(shown.contains(&format!("\n  c1 failed: {reason}\n")), "{shown}");
+        // Item 5: the CLI's list-price estimate for a model served elsewhere is marked.
+        assert!(row("c1").trim_end().ends_with("~$0.19"), "{shown}");
+        assert!(shown.contains("\n  ~: the CLI's estimate at its vendor's list prices"), "{shown}");
+    }
 }

@@ -33,6 +33,9 @@ struct LineReporter {
     tty: bool,
     agents: HashMap<String, String>,
     phase_started: Option<(Phase, Instant)>,
+    /// Verify phases seen: the first verifies the base and the candidates, a second one runs
+    /// the test matrix (the tests candidates wrote, on every subject).
+    verify_phases: usize,
 }
 
 impl LineReporter {
@@ -43,6 +46,7 @@ impl LineReporter {
             tty: std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
             agents: HashMap::new(),
             phase_started: None,
+            verify_phases: 0,
         }
     }
 
@@ -64,6 +68,7 @@ impl LineReporter {
             let what = match phase {
                 Phase::Provision => "workspaces ready",
                 Phase::Agents => "agents done",
+                Phase::Verify if self.verify_phases > 1 => "test matrix done",
                 Phase::Verify => "verification done",
                 Phase::Rank => "ranked",
             };
@@ -84,6 +89,7 @@ impl LineReporter {
         );
         bar.set_prefix(match phase {
             Phase::Provision => "provisioning",
+            Phase::Verify if self.verify_phases > 1 => "test matrix",
             Phase::Verify => "verifying",
             Phase::Agents | Phase::Rank => "",
         });
@@ -118,11 +124,19 @@ impl LineReporter {
             RunEvent::PhaseStarted { phase, total } => {
                 self.finish_phase();
                 if *phase == Phase::Verify {
-                    self.line(format!(
-                        "verifying the base and {} distinct {}",
-                        total.saturating_sub(1),
-                        plural(total.saturating_sub(1), "candidate", "candidates")
-                    ));
+                    self.verify_phases += 1;
+                    if self.verify_phases == 1 {
+                        self.line(format!(
+                            "verifying the base and {} distinct {}",
+                            total.saturating_sub(1),
+                            plural(total.saturating_sub(1), "candidate", "candidates")
+                        ));
+                    } else {
+                        self.line(format!(
+                            "test matrix: running the tests candidates wrote on the base and on every distinct candidate ({total} {})",
+                            plural(*total, "run", "runs")
+                        ));
+                    }
                 }
                 self.start_bar(*phase, *total);
             }
@@ -146,11 +160,19 @@ impl LineReporter {
                         }
                         format!("{tool} failed: {detail}")
                     }
-                    AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd } => format!(
-                        "{}{input_tokens} tokens in, {output_tokens} out{}",
-                        if *turns > 0 { format!("turn {turns}: ") } else { String::new() },
-                        cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default()
-                    ),
+                    AgentActivity::Usage { turns, input_tokens, output_tokens, cost_usd, cost_estimated } => {
+                        format!(
+                            "{}{input_tokens} tokens in, {output_tokens} out{}",
+                            if *turns > 0 { format!("turn {turns}: ") } else { String::new() },
+                            cost_usd
+                                .map(|c| if *cost_estimated {
+                                    format!(", ~${c:.4} (the CLI's estimate at list prices)")
+                                } else {
+                                    format!(", ${c:.4}")
+                                })
+                                .unwrap_or_default()
+                        )
+                    }
                     AgentActivity::Finished { turns, .. } => match turns {
                         Some(n) => format!("reported done after {n} {}", plural(*n as usize, "turn", "turns")),
                         None => "reported done".to_owned(),

@@ -360,9 +360,8 @@ fn merge_refuses_when_the_target_moved_or_the_tree_is_dirty() {
 fn merge_onto_a_branch_that_is_not_checked_out_moves_only_that_branch() {
     let env = Env::new();
     let fix = env.agent("fix", FIX);
-    assert_eq!(env.baton(&["run", "fix add", "--agent", &fix, "--target", "release"]).status.code(), Some(0));
     env.repo.git(&["branch", "release"]);
-    // `release` did not exist when the run started, so it must be at the run's base.
+    assert_eq!(env.baton(&["run", "fix add", "--agent", &fix, "--target", "release"]).status.code(), Some(0));
     let out = env.baton(&["merge"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(env.repo.git(&["show", "release:src/calc.sh"]), "add() { echo $(( $1 + $2 )); }\n");

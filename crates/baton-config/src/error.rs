@@ -10,7 +10,7 @@ pub enum Location {
     Defaults,
     /// An environment variable.
     Env { var: String },
-    /// A `--set key=value` argument.
+    /// A command-line argument, as typed (`--set run.jobs=2`, `--jobs 2`).
     Flag { arg: String },
 }
 
@@ -24,7 +24,7 @@ impl fmt::Display for Location {
             Location::File { path, .. } => write!(f, "{}", path.display()),
             Location::Defaults => f.write_str("<built-in defaults>"),
             Location::Env { var } => write!(f, "environment variable {var}"),
-            Location::Flag { arg } => write!(f, "--set {arg}"),
+            Location::Flag { arg } => f.write_str(arg),
         }
     }
 }

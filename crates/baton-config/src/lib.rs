@@ -5,7 +5,11 @@
 //! as the reference documentation), the user's file, the repository's `baton.toml`, files given
 //! with `--config`, environment variables, and `--set key=value`. Each layer is parsed and
 //! checked on its own, so an unknown key or a bad value is reported with the file, line and
-//! column where it was written. Tables then merge key by key; lists replace.
+//! column where it was written. Tables then merge key by key; `[[agent]]` entries merge by
+//! name (a later layer's entry replaces the one of the same name, new names are added); any
+//! other list replaces the one before. Every value of the result can be traced to the layer
+//! that set it ([`Resolved::origin`]), so an error found only in the whole configuration still
+//! names the file and line, the variable or the flag that wrote the value at fault.
 
 mod detect;
 mod error;
@@ -15,10 +19,12 @@ mod values;
 
 pub use detect::{DetectedStage, detect_stages};
 pub use error::{ConfigError, Location};
-pub use load::{ConfigSources, Layer, LayerSource, load};
+pub use load::{
+    ConfigSources, KeyPath, KeySeg, Layer, LayerSource, MAX_JOBS, MAX_REPEATS, Resolved, load, resolve,
+};
 pub use schema::{
-    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, ProbeConfig,
-    RelatedRule, RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
+    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, Price,
+    ProbeConfig, RelatedRule, RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
 };
 pub use values::{ByteSize, parse_duration};
 

@@ -210,9 +210,22 @@ pub struct AgentConfig {
     /// Stop the agent once it has used this many tokens (input plus output), as it reports them.
     #[serde(default)]
     pub max_tokens: Option<u64>,
-    /// Stop the agent once it has spent this much, as it reports it (Claude Code reports cost).
+    /// Stop the agent once it has spent this much: priced with `price` when set, else as the
+    /// CLI reports it (Claude Code reports cost).
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
+    /// What the model costs, in US dollars per million input and output tokens: the cost
+    /// shown and checked against `max_cost_usd` is computed from it.
+    #[serde(default)]
+    pub price: Option<Price>,
+}
+
+/// `price = { input = 3.0, output = 15.0 }`: US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
 }
 
 impl AgentConfig {
@@ -235,6 +248,7 @@ impl AgentConfig {
             max_turns: None,
             max_tokens: None,
             max_cost_usd: None,
+            price: None,
         }
     }
 }

@@ -160,6 +160,7 @@ env = { CLAUDE_CODE_MAX_RETRIES = "0" }
 max_turns = 12
 max_tokens = 100000
 max_cost_usd = 0.5
+price = { input = 3.0, output = 15.0 }
 "#,
     );
     let (c, _) = load(&ConfigSources { repo_file: Some(repo), ..Default::default() }).unwrap();
@@ -169,6 +170,7 @@ max_cost_usd = 0.5
     assert_eq!(a.program.as_deref(), Some(dir.path().join("bin/claude").as_path()));
     assert_eq!((a.max_turns, a.max_tokens, a.max_cost_usd), (Some(12), Some(100000), Some(0.5)));
     assert_eq!(a.env_pass, ["HTTPS_PROXY"]);
+    assert_eq!(a.price, Some(baton_config::Price { input: 3.0, output: 15.0 }));
     assert_eq!(c.run.exit_timeout, Duration::from_secs(10));
 
     let bad = write(dir.path(), "bad.toml", "[[agent]]\nname = \"x\"\nkind = \"gpt\"\n");
@@ -178,4 +180,142 @@ max_cost_usd = 0.5
         write(dir.path(), "bad2.toml", "[[agent]]\nname = \"x\"\nkind = \"codex\"\ncommand = \"codex\"\n");
     let e = load_err(&ConfigSources { repo_file: Some(bad), ..Default::default() });
     assert!(e.contains("is a codex agent: `command` and `patch`"), "{e}");
+}
+
+/// Issue 15, item 7: `--config` with one `[[agent]]` replaced the repository's whole agent
+/// list. Entries merge by name: a later layer's entry replaces the one of the same name, new
+/// names are added, the rest stay.
+#[test]
+fn agents_merge_by_name_across_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = write(
+        dir.path(),
+        "baton.toml",
+        "[run]\nagents = [\"a\", \"b\"]\n\n[[agent]]\nname = \"a\"\nkind = \"command\"\ncommand = \"./a.sh\"\n\n\
+         [[agent]]\nname = \"b\"\nkind = \"command\"\ncommand = \"./b.sh\"\n",
+    );
+    let extra = write(
+        dir.path(),
+        "extra.toml",
+        "[[agent]]\nname = \"b\"\nkind = \"patch\"\npatch = \"b.diff\"\n\n\
+         [[agent]]\nname = \"c\"\nkind = \"command\"\ncommand = \"./c.sh\"\n",
+    );
+    let sources = ConfigSources {
+        repo_file: Some(repo.clone()),
+        extra_files: vec![extra.clone()],
+        ..Default::default()
+    };
+    let resolved = baton_config::resolve(&sources).unwrap();
+    let agents: Vec<(&str, baton_config::AgentKind)> =
+        resolved.config.agents.iter().map(|a| (a.name.as_str(), a.kind)).collect();
+    use baton_config::AgentKind::{Command, Patch};
+    assert_eq!(agents, [("a", Command), ("b", Patch), ("c", Command)]);
+    assert_eq!(resolved.config.agents[1].command, None, "an entry replaces the one of its name whole");
+    let path = |segs: &[&str]| {
+        baton_config::KeyPath(segs.iter().map(|s| baton_config::KeySeg::Key(s.to_string())).collect())
+    };
+    assert_eq!(
+        resolved.origin(&path(&["agent", "a", "command"])).1.to_string(),
+        format!("{}:7:11", repo.display())
+    );
+    assert_eq!(
+        resolved.origin(&path(&["agent", "b", "patch"])).1.to_string(),
+        format!("{}:4:9", extra.display())
+    );
+
+    // Two entries of one name in one file are a mistake in that file.
+    let twice = write(
+        dir.path(),
+        "twice.toml",
+        "[[agent]]\nname = \"x\"\nkind = \"patch\"\npatch = \"1.diff\"\n\n[[agent]]\nname = \"x\"\nkind = \"patch\"\npatch = \"2.diff\"\n",
+    );
+    let e = load_err(&ConfigSources { repo_file: Some(twice), ..Default::default() });
+    assert!(e.ends_with("twice.toml:7:8: two agents are named `x`"), "{e}");
+}
+
+/// Issue 15, item 8: an error found in the whole configuration was blamed on the last layer
+/// whose text happened to contain the offending word (an environment variable, a `--set`).
+/// It names the layer that set the value.
+#[test]
+fn errors_name_the_layer_that_set_the_value_not_one_that_mentions_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = write(dir.path(), "baton.toml", "[[verify.stage]]\nname = \"t\"\nrun = \"  \"\n");
+    let e = load_err(&ConfigSources {
+        repo_file: Some(repo.clone()),
+        env: vec![("BATON_WORKSPACE_ROOT".into(), "/tmp/t".into())],
+        sets: vec!["merge.target=t".into()],
+        ..Default::default()
+    });
+    assert_eq!(e, format!("{}:3:7: stage `t` has an empty `run` command", repo.display()));
+
+    // The value comes from the user's file; the repository's file only mentions the word.
+    let user = write(dir.path(), "user.toml", "[run]\nagents = [\"ghost\"]\n");
+    let repo = write(dir.path(), "baton.toml", "[strategy.haunt]\nprompt = \"ghost\"\n");
+    let e = load_err(&ConfigSources {
+        user_file: Some(user.clone()),
+        repo_file: Some(repo),
+        ..Default::default()
+    });
+    assert!(e.starts_with(&format!("{}:2:11: run.agents names `ghost`", user.display())), "{e}");
+
+    // A later layer that replaces a list takes the blame for what is in it, and only it.
+    let user = write(dir.path(), "user.toml", "[verify]\nprotected = [\"ok/**\", \"[bad\"]\n");
+    let repo = write(dir.path(), "baton.toml", "[verify]\nprotected = [\"tests/**\", \"[bad\"]\n");
+    let e = load_err(&ConfigSources {
+        user_file: Some(user),
+        repo_file: Some(repo.clone()),
+        ..Default::default()
+    });
+    assert!(e.starts_with(&format!("{}:2:26: `[bad` in verify.protected", repo.display())), "{e}");
+
+    // A value set on the command line is blamed on the flag as typed.
+    let e = load_err(&ConfigSources { sets: vec!["run.repeats=0".into()], ..Default::default() });
+    assert!(e.starts_with("--set run.repeats=0: run.repeats is 0"), "{e}");
+}
+
+/// Issue 15, item 9: `--jobs 0` was refused while `run.jobs = 0` meant one per core. The
+/// options that stand for a key go through the same layering and the same checks.
+#[test]
+fn a_limit_means_the_same_in_a_file_a_variable_and_an_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = write(dir.path(), "baton.toml", "[run]\njobs = 3\n");
+    let opt = |flag: &str, key: &str, v: &str| (format!("{flag} {v}"), key.to_owned(), v.to_owned());
+    for sources in [
+        ConfigSources {
+            repo_file: Some(write(dir.path(), "zero.toml", "[run]\njobs = 0\n")),
+            ..Default::default()
+        },
+        ConfigSources { env: vec![("BATON_JOBS".into(), "0".into())], ..Default::default() },
+        ConfigSources { sets: vec!["run.jobs=0".into()], ..Default::default() },
+        ConfigSources {
+            repo_file: Some(repo.clone()),
+            options: vec![opt("--jobs", "run.jobs", "0")],
+            ..Default::default()
+        },
+    ] {
+        let (c, _) = load(&sources).unwrap();
+        assert_eq!(c.run.jobs, 0);
+        assert!(c.run.effective_jobs() >= 1);
+    }
+    let too_many = [
+        ConfigSources {
+            repo_file: Some(write(dir.path(), "many.toml", "[run]\njobs = 300\n")),
+            ..Default::default()
+        },
+        ConfigSources { options: vec![opt("--jobs", "run.jobs", "300")], ..Default::default() },
+    ];
+    let errors: Vec<String> = too_many.iter().map(load_err).collect();
+    assert!(
+        errors[0].ends_with("many.toml:2:8: run.jobs is 300: it must be at most 256 (0: one per CPU core)"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[1], "--jobs 300: run.jobs is 300: it must be at most 256 (0: one per CPU core)");
+    let e = load_err(&ConfigSources { options: vec![opt("-n", "run.repeats", "0")], ..Default::default() });
+    assert_eq!(e, "-n 0: run.repeats is 0: it must be from 1 to 64");
+    let e = load_err(&ConfigSources {
+        repo_file: Some(write(dir.path(), "r.toml", "[run]\nrepeats = 65\n")),
+        ..Default::default()
+    });
+    assert!(e.ends_with("r.toml:2:11: run.repeats is 65: it must be from 1 to 64"), "{e}");
 }

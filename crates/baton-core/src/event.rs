@@ -71,6 +71,10 @@ pub enum AgentActivity {
         input_tokens: u64,
         output_tokens: u64,
         cost_usd: Option<f64>,
+        /// The cost is the CLI's own estimate at its vendor's list prices, for a model served
+        /// elsewhere (a custom `base_url` without a `price`): not what it cost.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cost_estimated: bool,
     },
     /// The agent's own final report: its last message and how many model turns it took.
     Finished { text: String, turns: Option<u32> },

@@ -34,6 +34,9 @@ pub enum EngineError {
     UnknownCandidate { run: String, candidate: String, known: Vec<String> },
     #[error("{0}")]
     Refused(String),
+    /// `merge` of a run that was merged before.
+    #[error("run {run} is already merged{}: commit {commit}", candidate.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    AlreadyMerged { run: String, candidate: Option<String>, commit: String },
     /// Something the user gave does not exist or does not fit.
     #[error("{0}")]
     BadInput(String),

@@ -15,6 +15,8 @@ pub struct MergeRequest {
     pub candidate: Option<CandidateId>,
     /// The branch the run recorded when `None`.
     pub target: Option<String>,
+    /// Merge a candidate baton never verified (its run ended before verification).
+    pub force: bool,
 }
 
 /// What a merge did.
@@ -35,6 +37,25 @@ pub struct Merged {
 pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merged, EngineError> {
     let run = find_run(store, req.run.as_deref())?;
     let candidates = store.candidates(&run.id)?;
+    let git = repo.git();
+    // A second merge of a run would find its target moved (by the first): say what happened.
+    if let Some(merged) = &run.merged_commit {
+        let message = git.run(&["log", "-1", "--format=%B", merged]).unwrap_or_default();
+        let merged_candidate =
+            message.lines().find_map(|l| l.strip_prefix("Baton-Candidate:")).map(|c| c.trim().to_owned());
+        let short = merged[..merged.len().min(10)].to_owned();
+        return Err(match (&req.candidate, &merged_candidate) {
+            (Some(wanted), Some(done)) if wanted.as_str() != done => EngineError::Refused(format!(
+                "run {} is already merged ({done} as {short}): its target moved with that merge, so {wanted} would land on changes it was not verified with; start a new run to land another change",
+                run.id
+            )),
+            _ => EngineError::AlreadyMerged {
+                run: run.id.to_string(),
+                candidate: merged_candidate,
+                commit: merged.clone(),
+            },
+        });
+    }
     let candidate = match &req.candidate {
         Some(c) => c.clone(),
         None => run.winner.clone().ok_or_else(|| {
@@ -51,7 +72,21 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
             known: candidates.iter().map(|c| c.id.to_string()).collect(),
         });
     };
-    let git = repo.git();
+    // A candidate with no score was never verified (its run was cancelled or failed first):
+    // nothing but the user's own reading stands behind it.
+    let verified = run.scoreboard.as_ref().is_some_and(|b| b.candidates.iter().any(|c| c.id == candidate));
+    if !verified && !req.force {
+        let why = match run.status {
+            baton_core::RunStatus::Cancelled => "the run was cancelled before it was verified",
+            baton_core::RunStatus::Failed => "the run failed before it was verified",
+            baton_core::RunStatus::Running => "the run is still going",
+            baton_core::RunStatus::Finished => "the run did not verify it",
+        };
+        return Err(EngineError::Refused(format!(
+            "candidate {candidate} of run {} was never verified: {why}. Read it (`baton diff {} {candidate}`) and pass --force to merge it anyway",
+            run.id, run.id
+        )));
+    }
     let cand_commit = git.try_resolve(&candidate_ref(&run.id, &candidate))?.ok_or_else(|| {
         EngineError::Refused(format!(
             "candidate {candidate} of run {} has no collected work to merge",
@@ -131,25 +166,32 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
             )));
         }
     };
-    let reason = run
-        .scoreboard
-        .as_ref()
-        .and_then(|b| match &b.decision {
-            baton_core::Decision::Winner { candidate: w, reason } if *w == candidate => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "chosen by hand".into());
-    let message = format!(
-        "{}\n\n{}\n\nChosen by baton from {} {} in run {}: {} (agent {}, strategy {}).\n{}.\n\nBaton-Run: {}\nBaton-Candidate: {}\n",
-        run.task.title,
-        run.task.body.trim(),
+    let decision = run.scoreboard.as_ref().map(|b| &b.decision);
+    let of = format!(
+        "{} {} in run {}: {candidate} (agent {}, strategy {})",
         candidates.len(),
         baton_core::plural(candidates.len(), "candidate", "candidates"),
         run.id,
-        candidate,
         row.agent,
         row.strategy,
-        capitalize(&reason),
+    );
+    let why = match decision {
+        Some(baton_core::Decision::Winner { candidate: w, reason }) if *w == candidate => {
+            format!("Chosen by baton from {of}.\n{}.", capitalize(reason))
+        }
+        Some(baton_core::Decision::Winner { candidate: w, .. }) => {
+            format!("Chosen by hand from {of}; baton's pick was {w}.")
+        }
+        Some(baton_core::Decision::NoWinner { .. }) => {
+            format!("Chosen by hand from {of}; baton named no winner.")
+        }
+        None => format!("Chosen by hand from {of}, merged with --force: baton never verified it."),
+    };
+    let body = body_after_title(&run.task);
+    let message = format!(
+        "{}\n\n{}{why}\n\nBaton-Run: {}\nBaton-Candidate: {}\n",
+        run.task.title,
+        if body.is_empty() { String::new() } else { format!("{body}\n\n") },
         run.id,
         candidate
     );
@@ -178,6 +220,19 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
     };
     store.record(&run.id, &baton_core::Stamped { at: crate::events::stamp(SystemClock.now()), event })?;
     Ok(Merged { run: run.id, candidate, target, previous: current, commit, updated_worktree: checked_out })
+}
+
+/// The task's text without its first line where that line is the title, which is already
+/// the commit's subject.
+fn body_after_title(task: &baton_core::Task) -> String {
+    let body = task.body.trim();
+    let mut lines = body.lines();
+    match lines.next() {
+        Some(first) if first.trim().trim_start_matches('#').trim() == task.title => {
+            lines.collect::<Vec<_>>().join("\n").trim().to_owned()
+        }
+        _ => body.to_owned(),
+    }
 }
 
 fn capitalize(s: &str) -> String {

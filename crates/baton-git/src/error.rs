@@ -5,6 +5,8 @@ use std::path::PathBuf;
 pub enum GitError {
     #[error("{} is not inside a git repository", path.display())]
     NotARepository { path: PathBuf },
+    #[error("{} is a bare repository: baton needs a working tree (clone it, or add one with git worktree add)", path.display())]
+    BareRepository { path: PathBuf },
     #[error("the repository at {} has no commits yet", path.display())]
     NoCommits { path: PathBuf },
     #[error("`{rev}` does not name a commit in this repository")]

@@ -86,6 +86,9 @@ impl Repo {
         ])?;
         if !out.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("must be run in a work tree") && git.is_bare() {
+                return Err(GitError::BareRepository { path: path.to_owned() });
+            }
             if stderr.contains("not a git repository") || stderr.contains("must be run in a work tree") {
                 return Err(GitError::NotARepository { path: path.to_owned() });
             }
@@ -99,6 +102,9 @@ impl Repo {
         let lines: Vec<&str> = text.lines().collect();
         let [root, git_dir, common_dir] = lines[..] else {
             // A bare repository prints no toplevel.
+            if git.is_bare() {
+                return Err(GitError::BareRepository { path: path.to_owned() });
+            }
             return Err(GitError::NotARepository { path: path.to_owned() });
         };
         Ok(Repo { root: root.into(), git_dir: git_dir.into(), common_dir: common_dir.into() })
@@ -196,6 +202,12 @@ impl Git {
             cmd.arg("--work-tree").arg(w);
         }
         cmd
+    }
+
+    /// Whether the directory is a bare repository (or inside one).
+    pub(crate) fn is_bare(&self) -> bool {
+        self.output(["rev-parse", "--is-bare-repository"])
+            .is_ok_and(|o| o.success() && String::from_utf8_lossy(&o.stdout).trim() == "true")
     }
 
     pub(crate) fn output<I, S>(&self, args: I) -> Result<baton_exec::SyncOutput, GitError>

@@ -153,6 +153,11 @@ struct Shown {
     same_behaviour_as: Vec<CandidateId>,
     matrix_fixed_others: usize,
     matrix_fixed_own: usize,
+    /// Of `matrix_fixed_own`, those in tests the candidate did not write itself: another
+    /// candidate with the same code (the same verified tree) wrote them.
+    matrix_fixed_same_code: usize,
+    /// Who wrote those.
+    matrix_same_code_authors: Vec<CandidateId>,
     matrix_broken: usize,
     new_findings: Vec<String>,
 }
@@ -237,12 +242,22 @@ fn matrix_display(m: &mut Shown, e: &CandidateEvidence, all: &[CandidateEvidence
         let Some(cell) = row.cells.iter().find(|c| c.subject == Subject::Candidate(subject.clone())) else {
             continue;
         };
-        let own = row
+        let wrote = row.authors.contains(&e.id);
+        let same_code: Vec<&CandidateId> = row
             .authors
             .iter()
-            .any(|a| a == &e.id || all.iter().any(|o| &o.id == a && o.verified_as.as_ref() == Some(subject)));
-        if own {
+            .filter(|a| all.iter().any(|o| &o.id == *a && o.verified_as.as_ref() == Some(subject)))
+            .collect();
+        if wrote || !same_code.is_empty() {
             m.matrix_fixed_own += cell.fixed;
+            if !wrote && cell.fixed > 0 {
+                m.matrix_fixed_same_code += cell.fixed;
+                for a in same_code {
+                    if !m.matrix_same_code_authors.contains(a) {
+                        m.matrix_same_code_authors.push(a.clone());
+                    }
+                }
+            }
         } else {
             m.matrix_fixed_others += cell.fixed;
         }
@@ -1050,11 +1065,23 @@ fn evidence_lines(ctx: &Words<'_>, i: usize, m: &Shown) -> Vec<String> {
     if m.new_passing + m.new_failing > 0 {
         out.push(format!("new tests of its own: {} passing, {} failing", m.new_passing, m.new_failing));
     }
-    if m.matrix_fixed_own > 0 {
+    match m.matrix_fixed_own - m.matrix_fixed_same_code {
+        0 => {}
+        1 => out.push("passes its own new test that fails on the base (its own reading of the task)".into()),
+        n => out.push(format!(
+            "passes {n} of its own new tests that fail on the base (its own reading of the task)"
+        )),
+    }
+    if m.matrix_fixed_same_code > 0 {
+        // Tests that an agent with the same code wrote: that agent's reading, not an
+        // independent one, and not this candidate's either.
+        let ids: Vec<String> = m.matrix_same_code_authors.iter().map(ToString::to_string).collect();
         out.push(format!(
-            "passes {} of its own new {} that fail on the base (its own reading of the task)",
-            m.matrix_fixed_own,
-            plural(m.matrix_fixed_own, "test", "tests")
+            "passes {} that {} wrote with the same code and that {} on the base ({} own reading of the task)",
+            plural_count(m.matrix_fixed_same_code, "new test", "new tests"),
+            ids.join(", "),
+            plural(m.matrix_fixed_same_code, "fails", "fail"),
+            plural(ids.len(), "its author's", "their authors'")
         ));
     }
     if e.verified

@@ -342,6 +342,46 @@ fn a_test_another_candidate_wrote_outweighs_size() {
     assert_eq!(board.candidates[1].matrix_fixed_own, 1);
 }
 
+/// Issue 15, item 20: a candidate that wrote no test was told it "passes 1 of its own new test
+/// that fail on the base", because a candidate with the same code wrote one.
+#[test]
+fn tests_written_by_a_candidate_with_the_same_code_are_not_called_its_own() {
+    use baton_core::{MatrixCell, MatrixRow, Subject};
+    let plain = cand(1, 3, vec![]);
+    let mut author = cand(2, 3, vec![]);
+    author.verified_as = Some(CandidateId::nth(1));
+    let other = cand(3, 3, vec![]);
+    let cell = |n: usize, fixed: usize| MatrixCell {
+        subject: Subject::Candidate(CandidateId::nth(n)),
+        passing: fixed,
+        failing: 1 - fixed,
+        fixed,
+        broken: 0,
+    };
+    let matrix = vec![MatrixRow {
+        authors: vec![CandidateId::nth(2)],
+        files: vec!["tests/t.py".into()],
+        cells: vec![cell(1, 1), cell(3, 0)],
+    }];
+    let board = rank(&run(), &ProbeContext::default(), &matrix, &[plain, author, other], &[]);
+    let explained =
+        |n: usize| board.candidates.iter().find(|c| c.id == CandidateId::nth(n)).unwrap().explanation.clone();
+    assert!(
+        explained(1).contains(
+            &"passes 1 new test that c2 wrote with the same code and that fails on the base (its author's own reading of the task)".into()
+        ),
+        "{:?}",
+        explained(1)
+    );
+    assert!(!explained(1).iter().any(|l| l.contains("its own new test")), "{:?}", explained(1));
+    assert!(
+        explained(2)
+            .contains(&"passes its own new test that fails on the base (its own reading of the task)".into()),
+        "{:?}",
+        explained(2)
+    );
+}
+
 #[test]
 fn new_findings_and_a_slower_benchmark_count_against_a_candidate() {
     use baton_core::StageStatus;

@@ -99,11 +99,14 @@ fn now() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
+/// The database's file name in the store's directory.
+pub const DB_FILE: &str = "baton.db";
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`, usually `<git-common-dir>/baton`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
-        let path = dir.join("baton.db");
+        let path = dir.join(DB_FILE);
         let open_err = |source| StoreError::Open { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;

@@ -15,7 +15,7 @@ use baton_core::AgentActivity;
 use baton_exec::End;
 use serde_json::Value;
 
-use super::{Command, Dialect, Home, Tally, Verdict, clip};
+use super::{Command, Dialect, Home, Tally, Verdict, clip, is_fatal};
 
 pub(crate) fn command(
     c: &AgentConfig,
@@ -148,6 +148,12 @@ impl Dialect for Text {
         } else if line.starts_with("litellm.") && line.contains("Error") {
             let message = clip(line, 300);
             tally.last_error = Some(message.clone());
+            // aider retries with backoff on its own; these it cannot fix.
+            if is_fatal(None, line) {
+                tally.fatal = Some(message.clone());
+            } else if line.starts_with("litellm.APIConnectionError") || line.starts_with("litellm.Timeout") {
+                tally.unreachable(line);
+            }
             if self.error.is_none() {
                 self.error = Some(message.clone());
                 out.push(AgentActivity::Error { message });

@@ -13,7 +13,10 @@ use baton_config::AgentConfig;
 use baton_core::AgentActivity;
 use serde_json::Value;
 
-use super::{Command, Dialect, Tally, Verdict, clip, describe_input, num, text, written_file};
+use super::{Command, Dialect, Tally, Verdict, clip, describe_input, is_fatal, num, text, written_file};
+
+/// How many times baton lets a CLI retry a failed model request, where the CLI has a limit.
+pub(crate) const RETRIES: &str = "3";
 
 pub(crate) fn command(
     c: &AgentConfig,
@@ -36,9 +39,14 @@ pub(crate) fn command(
     if let Some(n) = c.max_turns {
         cmd.arg("--max-turns").arg(n.to_string());
     }
-    if let Some(usd) = c.max_cost_usd {
+    // Claude Code's own budget counts its vendor's list prices; with a price of the agent's
+    // or a model served elsewhere, baton keeps the budget itself.
+    if let Some(usd) = c.max_cost_usd.filter(|_| c.price.is_none() && c.base_url.is_none()) {
         cmd.arg("--max-budget-usd").arg(usd.to_string());
     }
+    // Claude Code retries a failed request 10 times with backoff (over three minutes); a few
+    // are enough for a passing fault. The agent's `env` can set another limit.
+    cmd.env("CLAUDE_CODE_MAX_RETRIES", RETRIES);
     cmd.env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .env("DISABLE_AUTOUPDATER", "1")
         .env("DISABLE_TELEMETRY", "1")
@@ -91,14 +99,25 @@ impl Dialect for StreamJson {
                 session: text(v, &["session_id"]).map(str::to_owned),
             }),
             (Some("system"), Some("api_retry")) => {
-                let status = v.get("error_status").map(ToString::to_string).unwrap_or_default();
+                let status = v.get("error_status").and_then(Value::as_u64);
+                let error = text(v, &["error"]).unwrap_or("unknown");
+                let words = match status {
+                    Some(s) => format!("API error {s} ({error})"),
+                    None => format!("API request got no answer ({error})"),
+                };
                 out.push(AgentActivity::Warning {
                     message: format!(
-                        "API error {status}, retrying (attempt {} of {})",
+                        "{words}, retrying (attempt {} of {})",
                         num(v, &["attempt"]),
                         num(v, &["max_retries"])
                     ),
                 });
+                // A rejected key is retried ten times by default (minutes): it will not heal.
+                if is_fatal(status, error) {
+                    tally.fatal = Some(words);
+                } else if status.is_none() {
+                    tally.unreachable(&words);
+                }
             }
             (Some("assistant"), _) => {
                 let msg = &v["message"];

@@ -14,7 +14,7 @@ use baton_config::AgentConfig;
 use baton_core::AgentActivity;
 use serde_json::Value;
 
-use super::{Command, Dialect, Home, Tally, Verdict, clip, num, text};
+use super::{Command, Dialect, Home, Tally, Verdict, clip, is_fatal, num, text};
 
 /// Whether the user's extra arguments already choose a sandbox (or none).
 pub(crate) fn sandbox_disabled(args: &[String]) -> bool {
@@ -57,8 +57,9 @@ pub(crate) fn command(
         }
         cmd.arg("-c").arg("model_provider=\"baton\"");
         cmd.arg("-c").arg(format!(
-            "model_providers.baton={{name=\"baton\",base_url=\"{}\",env_key=\"{env_key}\",wire_api=\"responses\"}}",
-            url.replace('\\', "\\\\").replace('"', "\\\"")
+            "model_providers.baton={{name=\"baton\",base_url=\"{}\",env_key=\"{env_key}\",wire_api=\"responses\",request_max_retries={retries},stream_max_retries={retries}}}",
+            url.replace('\\', "\\\\").replace('"', "\\\""),
+            retries = super::claude::RETRIES,
         ));
     }
     // The prompt is positional; `--` keeps one that starts with `-` from being read as a flag.
@@ -150,6 +151,14 @@ impl Dialect for Events {
                 let message = text(v, &["message"]).unwrap_or("error").to_owned();
                 tally.last_error = Some(clip(&message, 300));
                 out.push(AgentActivity::Error { message: clip(&message, 300) });
+                // "Reconnecting... 1/5 (unexpected status 401 Unauthorized: ...)": a rejected
+                // key is retried like a dropped connection. "Reconnecting... waiting for
+                // network (...)": the endpoint cannot be reached, and Codex never gives up.
+                if is_fatal(None, &message) {
+                    tally.fatal = Some(clip(&message, 300));
+                } else if message.starts_with("Reconnecting") && !message.contains("unexpected status") {
+                    tally.unreachable(&message);
+                }
             }
             _ => {}
         }

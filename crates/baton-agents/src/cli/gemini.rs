@@ -14,7 +14,9 @@ use baton_config::AgentConfig;
 use baton_core::AgentActivity;
 use serde_json::{Value, json};
 
-use super::{Command, Dialect, Home, Tally, Verdict, clip, describe_input, num, text, written_file};
+use super::{
+    Command, Dialect, Home, Tally, Verdict, clip, describe_input, is_fatal, num, text, written_file,
+};
 
 pub(crate) fn command(
     c: &AgentConfig,
@@ -50,7 +52,9 @@ pub(crate) fn command(
         "oauth-personal"
     };
     let mut settings = json!({
-        "general": {"disableAutoUpdate": true, "disableUpdateNag": true},
+        // 10 attempts with backoff by default (minutes on a failing endpoint).
+        "general": {"disableAutoUpdate": true, "disableUpdateNag": true,
+                    "maxAttempts": super::claude::RETRIES.parse::<u32>().unwrap_or(3) + 1},
         "privacy": {"usageStatisticsEnabled": false},
         "telemetry": {"enabled": false},
         "security": {"auth": {"selectedType": auth}},
@@ -122,6 +126,9 @@ impl Dialect for Events {
             Some("error") => {
                 let message = clip(text(v, &["message"]).unwrap_or("error"), 300);
                 tally.last_error = Some(message.clone());
+                if is_fatal(None, &message) {
+                    tally.fatal = Some(message.clone());
+                }
                 out.push(AgentActivity::Error { message });
             }
             Some("result") => {

@@ -424,6 +424,8 @@ impl Agent for CliAgent {
             max_turns: self.config.max_turns,
             max_tokens: self.config.max_tokens,
             max_cost_usd: self.config.max_cost_usd,
+            price: self.config.price.map(|p| (p.input, p.output)),
+            own_endpoint: self.config.base_url.is_some(),
         };
         let parser =
             CliParser::new(self.info.program, dialect, limits, &ctx.workspace, &ctx.home, ctx.exit_timeout);
@@ -515,6 +517,11 @@ pub(crate) struct Limits {
     max_turns: Option<u32>,
     max_tokens: Option<u64>,
     max_cost_usd: Option<f64>,
+    /// US dollars per million input and output tokens.
+    price: Option<(f64, f64)>,
+    /// The model is served at a `base_url` of the agent's: the CLI prices it at its vendor's
+    /// list prices.
+    own_endpoint: bool,
 }
 
 /// How a CLI's terminal event judged the session.
@@ -537,6 +544,55 @@ pub(crate) struct Tally {
     pub(crate) last_error: Option<String>,
     /// Files the CLI's tools wrote, as they named them.
     pub(crate) touched: Vec<String>,
+    /// An error no retry can cure (a rejected key, an exhausted quota), in the CLI's words:
+    /// the agent is stopped at once instead of retrying for minutes.
+    pub(crate) fatal: Option<String>,
+    /// How many times in a row the CLI reported that it could not reach its model endpoint,
+    /// and its last words about it.
+    pub(crate) unreachable: u32,
+    pub(crate) unreachable_words: String,
+    /// The agent's `price` and whether its model is served at its own `base_url` (see
+    /// [`Limits`]), for [`Tally::cost`].
+    price: Option<(f64, f64)>,
+    own_endpoint: bool,
+}
+
+/// A CLI that says this many times in a row that it cannot reach its endpoint is stopped:
+/// some retry forever (Codex printed "Reconnecting..." until the wall limit).
+pub(crate) const UNREACHABLE_LIMIT: u32 = 3;
+
+/// Whether an HTTP status or an error's text says no retry will help: the key was rejected,
+/// the account may not use the API, or its quota or credit is gone. A rate limit (429 without
+/// a word about quota) passes with time, so it is not.
+pub(crate) fn is_fatal(status: Option<u64>, text: &str) -> bool {
+    let t = text.to_lowercase();
+    matches!(status, Some(401..=403))
+        || [
+            "401 unauthorized",
+            "403 forbidden",
+            "authentication_failed",
+            "authentication_error",
+            "authenticationerror",
+            "invalid_api_key",
+            "invalid api key",
+            "invalid x-api-key",
+            "billing_error",
+            "insufficient_quota",
+            "exceeded your current quota",
+            "quota exceeded",
+            "credit balance is too low",
+            "permission_denied",
+        ]
+        .iter()
+        .any(|w| t.contains(w))
+}
+
+impl Tally {
+    /// The CLI reported that a request got no answer (connection refused, DNS, reset).
+    pub(crate) fn unreachable(&mut self, words: &str) {
+        self.unreachable += 1;
+        self.unreachable_words = clip(words, 300);
+    }
 }
 
 impl Tally {
@@ -545,7 +601,18 @@ impl Tally {
             turns: self.turns,
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
-            cost_usd: self.cost_usd,
+            cost_usd: self.cost(),
+            cost_estimated: self.price.is_none() && self.own_endpoint && self.cost_usd.is_some(),
+        }
+    }
+
+    /// The cost so far: from the agent's `price` when it has one, else as the CLI reports it.
+    pub(crate) fn cost(&self) -> Option<f64> {
+        match self.price {
+            Some((input, output)) => {
+                Some((self.input_tokens as f64 * input + self.output_tokens as f64 * output) / 1e6)
+            }
+            None => self.cost_usd,
         }
     }
 }
@@ -594,7 +661,7 @@ impl CliParser {
         CliParser {
             cli,
             dialect,
-            tally: Tally::default(),
+            tally: Tally { price: limits.price, own_endpoint: limits.own_endpoint, ..Tally::default() },
             limits,
             workspace: normalize(workspace),
             home: normalize(home),
@@ -616,13 +683,33 @@ impl CliParser {
             format!("stopped after {} turns: max_turns is {n}", t.turns)
         } else if let Some(n) = self.limits.max_tokens.filter(|n| t.input_tokens + t.output_tokens > *n) {
             format!("stopped after {} tokens: max_tokens is {n}", t.input_tokens + t.output_tokens)
-        } else if let Some(n) = self.limits.max_cost_usd.filter(|n| t.cost_usd.is_some_and(|c| c > *n)) {
-            format!("stopped after ${:.4}: max_cost_usd is {n}", t.cost_usd.unwrap_or_default())
+        } else if let Some(n) = self.limits.max_cost_usd.filter(|n| t.cost().is_some_and(|c| c > *n)) {
+            format!("stopped after ${:.4}: max_cost_usd is {n}", t.cost().unwrap_or_default())
         } else {
             return None;
         };
         self.stopped = Some(reason.clone());
         Some(AgentActivity::Warning { message: reason })
+    }
+
+    /// Stops the agent at the first error no retry can cure, and after the CLI said
+    /// [`UNREACHABLE_LIMIT`] times in a row that it cannot reach its endpoint.
+    fn check_errors(&mut self) -> Option<AgentActivity> {
+        if self.stopped.is_some() || self.tally.verdict.is_some() {
+            return None;
+        }
+        let reason = if let Some(e) = self.tally.fatal.take() {
+            format!("{e} (stopped at once: retrying cannot fix this)")
+        } else if self.tally.unreachable >= UNREACHABLE_LIMIT {
+            format!(
+                "stopped: {} reported {} times in a row that it cannot reach its model endpoint: {}",
+                self.cli, self.tally.unreachable, self.tally.unreachable_words
+            )
+        } else {
+            return None;
+        };
+        self.stopped = Some(reason.clone());
+        Some(AgentActivity::Error { message: reason })
     }
 
     /// A warning for each file a tool wrote outside the workspace (and the CLI's own HOME).
@@ -675,8 +762,18 @@ impl OutputParser for CliParser {
         } else {
             self.dialect.event(trimmed, None, &mut self.tally)
         };
+        // Any sign of the model answering ends a streak of unreachable reports.
+        if out.iter().any(|a| {
+            matches!(
+                a,
+                AgentActivity::Message { .. } | AgentActivity::ToolCall { .. } | AgentActivity::Usage { .. }
+            )
+        }) {
+            self.tally.unreachable = 0;
+        }
         out.extend(self.check_paths());
         out.extend(self.check_limits());
+        out.extend(self.check_errors());
         // Files in the workspace are shown as the repository names them.
         let prefix = format!("{}/", self.workspace.display());
         for a in &mut out {

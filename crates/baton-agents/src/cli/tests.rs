@@ -65,7 +65,8 @@ fn claude_success_is_normalized() {
         turns: 2,
         input_tokens: 350,
         output_tokens: 15,
-        cost_usd: Some(0.19)
+        cost_usd: Some(0.19),
+        cost_estimated: false
     }));
     assert_eq!(
         acts.last(),
@@ -126,7 +127,8 @@ fn codex_turns_and_failures() {
         turns: 2,
         input_tokens: 20227,
         output_tokens: 26,
-        cost_usd: None
+        cost_usd: None,
+        cost_estimated: false
     }));
     assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
 
@@ -136,7 +138,11 @@ fn codex_turns_and_failures() {
         r#"{"type":"error","message":"Reconnecting... 1/5 (unexpected status 401 Unauthorized)"}
 {"type":"turn.failed","error":{"message":"unexpected status 401 Unauthorized: invalid x-api-key"}}"#,
     );
-    assert_eq!(failed(p.outcome(&exited(1))), "unexpected status 401 Unauthorized: invalid x-api-key");
+    // Stopped at the first retry of the 401, in the CLI's words.
+    assert_eq!(
+        failed(p.outcome(&exited(1))),
+        "Reconnecting... 1/5 (unexpected status 401 Unauthorized) (stopped at once: retrying cannot fix this)"
+    );
 }
 
 #[test]
@@ -188,7 +194,8 @@ fn opencode_needs_a_stop_and_no_error() {
         turns: 2,
         input_tokens: 220,
         output_tokens: 15,
-        cost_usd: None
+        cost_usd: None,
+        cost_estimated: false
     }));
     assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
 
@@ -212,7 +219,8 @@ fn aider_exits_zero_on_api_errors_but_fails() {
         turns: 1,
         input_tokens: 2500,
         output_tokens: 17,
-        cost_usd: Some(0.03)
+        cost_usd: Some(0.03),
+        cost_estimated: false
     }));
     assert!(acts.contains(&AgentActivity::ToolCall { tool: "edit".into(), detail: "hello.txt".into() }));
     assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
@@ -224,7 +232,7 @@ fn aider_exits_zero_on_api_errors_but_fails() {
     );
     assert_eq!(
         failed(p.outcome(&exited(0))),
-        "litellm.AuthenticationError: AuthenticationError: OpenAIException - invalid"
+        "litellm.AuthenticationError: AuthenticationError: OpenAIException - invalid (stopped at once: retrying cannot fix this)"
     );
 }
 
@@ -294,4 +302,105 @@ fn versions_are_read_from_any_banner() {
     assert_eq!(parse_version("codex-cli 0.169.0"), Some((0, 169, 0)));
     assert_eq!(parse_version("aider 0.86.2\n"), Some((0, 86, 2)));
     assert_eq!(parse_version("no version here"), None);
+}
+
+/// Issue 15, item 1: Claude Code retried a 401 ten times (over three minutes), although its
+/// first retry event said `authentication_failed`. Lines as Claude Code 2.1.197 printed them.
+#[test]
+fn a_rejected_key_stops_the_agent_at_the_first_retry() {
+    let mut p = parser(AgentKind::Claude, Limits::default());
+    let acts = feed(
+        &mut p,
+        r#"{"type":"system","subtype":"init","cwd":"/ws/c1","session_id":"s1","model":"mock-model"}
+{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":500.2,"error_status":401,"error":"authentication_failed","session_id":"s1"}"#,
+    );
+    assert_eq!(p.stop(), Some(Stop::Now));
+    let reason = failed(p.outcome(&End::Signaled { signal: 15 }));
+    assert_eq!(reason, "API error 401 (authentication_failed) (stopped at once: retrying cannot fix this)");
+    assert!(acts.contains(&AgentActivity::Error { message: reason }));
+
+    // Codex retries a 401 as if the connection had dropped (0.169).
+    let mut p = parser(AgentKind::Codex, Limits::default());
+    feed(
+        &mut p,
+        r#"{"type":"thread.started","thread_id":"t1"}
+{"type":"turn.started"}
+{"type":"error","message":"Reconnecting... 1/5 (unexpected status 401 Unauthorized: invalid x-api-key, url: http://127.0.0.1:9/v1/responses)"}"#,
+    );
+    assert_eq!(p.stop(), Some(Stop::Now));
+    assert!(failed(p.outcome(&exited(0))).contains("unexpected status 401 Unauthorized"));
+
+    // A rate limit passes with time: retried as the CLI sees fit.
+    let mut p = parser(AgentKind::Claude, Limits::default());
+    feed(
+        &mut p,
+        r#"{"type":"system","subtype":"api_retry","attempt":1,"max_retries":3,"retry_delay_ms":500,"error_status":429,"error":"rate_limit"}"#,
+    );
+    assert_eq!(p.stop(), None);
+    assert!(is_fatal(Some(429), "You exceeded your current quota, please check your plan"));
+    assert!(!is_fatal(Some(429), "rate limited"));
+}
+
+/// Issue 15, item 2: Codex pointed at an endpoint it ignores printed "Reconnecting..." until
+/// the 30-minute wall limit. Three reports in a row that the endpoint cannot be reached end
+/// the candidate with the CLI's words; an answer in between resets the count.
+#[test]
+fn an_endpoint_reported_unreachable_three_times_in_a_row_fails_the_agent() {
+    let waiting = r#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#;
+    let mut p = parser(AgentKind::Codex, Limits::default());
+    feed(&mut p, &format!("{{\"type\":\"turn.started\"}}\n{waiting}\n{waiting}"));
+    assert_eq!(p.stop(), None);
+    feed(&mut p, waiting);
+    assert_eq!(p.stop(), Some(Stop::Now));
+    assert_eq!(
+        failed(p.outcome(&End::Signaled { signal: 15 })),
+        "stopped: codex reported 3 times in a row that it cannot reach its model endpoint: Reconnecting... waiting for network (Connection failed: error sending request)"
+    );
+
+    let refused = r#"{"type":"system","subtype":"api_retry","attempt":1,"max_retries":3,"retry_delay_ms":509,"error_status":null,"error":"unknown"}"#;
+    let answer = r#"{"type":"assistant","message":{"id":"m1","model":"mock-model","content":[{"type":"text","text":"Working."}],"usage":{"input_tokens":1,"output_tokens":1}}}"#;
+    let mut p = parser(AgentKind::Claude, Limits::default());
+    feed(&mut p, &[refused, refused, answer, refused, refused].join("\n"));
+    assert_eq!(p.stop(), None, "the model answered in between");
+    feed(&mut p, refused);
+    assert_eq!(p.stop(), Some(Stop::Now));
+    assert!(failed(p.outcome(&exited(1))).ends_with("API request got no answer (unknown)"));
+}
+
+/// Issue 15, item 5: a cost the CLI reported, at its vendor's list prices, for a model served
+/// locally. With a custom base_url it is marked as the CLI's estimate; a `price` gives the real
+/// cost, which max_cost_usd then uses.
+#[test]
+fn a_price_gives_the_real_cost_and_a_local_models_list_price_is_an_estimate() {
+    let usage = |acts: &[AgentActivity]| {
+        acts.iter()
+            .rev()
+            .find_map(|a| match a {
+                AgentActivity::Usage { cost_usd, cost_estimated, .. } => Some((*cost_usd, *cost_estimated)),
+                _ => None,
+            })
+            .unwrap()
+    };
+    // CLAUDE_OK reports $0.19 for 350 tokens in and 15 out.
+    let mut p = parser(AgentKind::Claude, Limits { own_endpoint: true, ..Limits::default() });
+    assert_eq!(usage(&feed(&mut p, CLAUDE_OK)), (Some(0.19), true));
+    let mut p = parser(AgentKind::Claude, Limits::default());
+    assert_eq!(usage(&feed(&mut p, CLAUDE_OK)), (Some(0.19), false), "the vendor's own endpoint");
+
+    let priced = Limits { own_endpoint: true, price: Some((2.0, 10.0)), ..Limits::default() };
+    let mut p = parser(AgentKind::Claude, priced);
+    let (cost, estimated) = usage(&feed(&mut p, CLAUDE_OK));
+    assert!((cost.unwrap() - (350.0 * 2.0 + 15.0 * 10.0) / 1e6).abs() < 1e-12, "{cost:?}");
+    assert!(!estimated);
+
+    // The budget counts the real price, not the CLI's $0.19.
+    let mut p = parser(AgentKind::Claude, Limits { max_cost_usd: Some(0.01), ..priced });
+    feed(&mut p, CLAUDE_OK);
+    assert_eq!(p.outcome(&exited(0)), AgentOutcome::Completed);
+    let mut p = parser(AgentKind::Claude, Limits { max_cost_usd: Some(0.0001), ..priced });
+    feed(&mut p, CLAUDE_OK.lines().take(2).collect::<Vec<_>>().join("\n").as_str());
+    assert_eq!(
+        failed(p.outcome(&End::Signaled { signal: 15 })),
+        "stopped after $0.0004: max_cost_usd is 0.0001"
+    );
 }

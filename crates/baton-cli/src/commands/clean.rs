@@ -6,7 +6,13 @@ use crate::error::CliError;
 
 pub(crate) fn run(global: &Global, args: CleanArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
-    let store = context::store(&repo)?;
+    let Some(store) = context::existing_store(&repo)? else {
+        if args.run.is_some() {
+            return Err(context::no_run(args.run.as_deref()).into());
+        }
+        println!("no runs in this repository: nothing to clean");
+        return Ok(ExitCode::Success);
+    };
     let report = baton_engine::clean(&repo, &store, args.run.as_deref(), args.refs)?;
     let w = report.workspaces_removed;
     let mut text = format!(

@@ -19,16 +19,45 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
 
     let git = tool_version("git", &["--version"]);
     let bwrap = tool_version("bwrap", &["--version"]);
+    // Every endpoint an [[agent]] names, asked once: a closed port is not "ready".
+    let mut endpoints: Vec<Value> = Vec::new();
+    for a in config.agents.iter().filter(|a| a.kind.is_cli()) {
+        if let Some(url) = &a.base_url
+            && !endpoints.iter().any(|e| e["url"] == url.as_str())
+        {
+            let answer = check_endpoint(url, ENDPOINT_TIMEOUT);
+            endpoints.push(json!({"url": url, "ok": answer.is_ok(),
+                                  "answer": answer.as_ref().ok(), "problem": answer.as_ref().err()}));
+        }
+    }
+    let endpoint_problem = |url: Option<&String>| {
+        let e = endpoints.iter().find(|e| url.is_some_and(|u| e["url"] == u.as_str()))?;
+        e["problem"]
+            .as_str()
+            .map(|p| format!("its endpoint {} does not answer: {p}", e["url"].as_str().unwrap_or("")))
+    };
     let mut clis = Vec::new();
     for info in CliInfo::all() {
-        clis.push(check_cli(info, &config));
+        let mut c = check_cli(info, &config);
+        if c["ready"] == true
+            && let Some(problem) = endpoint_problem(c["base_url"].as_str().map(str::to_owned).as_ref())
+        {
+            c["ready"] = json!(false);
+            c["problem"] = json!(problem);
+        }
+        clis.push(c);
     }
     // The agents `baton run` uses without --agent.
     let mut agents = Vec::new();
     for spec in &config.run.agents {
-        let problem = resolve_agents(std::slice::from_ref(spec), &config, &cwd).err().map(|e| e.message);
+        let base_url = config.agents.iter().find(|a| &a.name == spec).and_then(|a| a.base_url.as_ref());
+        let problem = resolve_agents(std::slice::from_ref(spec), &config, &cwd)
+            .err()
+            .map(|e| e.message)
+            .or_else(|| endpoint_problem(base_url));
         agents.push(json!({"agent": spec, "ok": problem.is_none(), "problem": problem}));
     }
+    let warnings = ignored_variables(&config);
     let any_ready = clis.iter().any(|c| c["ready"] == true);
     // The verification stages, as `baton run` would use them, once on HEAD.
     let check = match &repo {
@@ -45,10 +74,28 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
         _ => None,
     };
     let stages_ok = check.as_ref().is_none_or(|c| c.problems.is_empty());
-    let ok = git.is_some()
-        && stages_ok
-        && agents.iter().all(|a| a["ok"] == true)
-        && (!agents.is_empty() || any_ready);
+    // Without a ready agent CLI, command: and patch: agents still work: that is no failure.
+    let ok = git.is_some() && stages_ok && agents.iter().all(|a| a["ok"] == true);
+    let verdict = if !ok {
+        let mut not = Vec::new();
+        if git.is_none() {
+            not.push("git is missing".to_owned());
+        }
+        if !stages_ok {
+            not.push("the verification stages cannot verify".to_owned());
+        }
+        let bad: Vec<&str> =
+            agents.iter().filter(|a| a["ok"] != true).filter_map(|a| a["agent"].as_str()).collect();
+        if !bad.is_empty() {
+            not.push(format!("run.agents cannot run: {}", bad.join(", ")));
+        }
+        format!("baton run cannot work here yet: {} (see above)", not.join("; "))
+    } else if any_ready || !agents.is_empty() {
+        "baton run can work here".to_owned()
+    } else {
+        "baton run can work here with command:PROGRAM and patch:FILE agents; no agent CLI is ready (see above)"
+            .to_owned()
+    };
 
     if args.json {
         let doc = json!({
@@ -57,21 +104,36 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
             "sandbox": {"bwrap": bwrap},
             "repository": repo.as_ref().map(|r| r.root.display().to_string()),
             "clis": clis,
+            "any_cli_ready": any_ready,
+            "endpoints": endpoints,
             "agents": agents,
+            "warnings": warnings,
+            "verdict": verdict,
             "stage_check": check.as_ref().map(super::check::json),
         });
         println!("{doc:#}");
     } else {
         print_report(&git, &bwrap, repo.as_ref(), &clis, &agents, &config);
+        if !endpoints.is_empty() {
+            println!();
+            for e in &endpoints {
+                let url = e["url"].as_str().unwrap_or("");
+                match (e["answer"].as_str(), e["problem"].as_str()) {
+                    (Some(a), _) => println!("endpoint  {url}: {a}"),
+                    (_, Some(p)) => println!("endpoint  {url}: DOES NOT ANSWER: {p}"),
+                    _ => {}
+                }
+            }
+        }
+        for w in &warnings {
+            println!("warning: {w}");
+        }
         if let Some(check) = &check {
             println!();
             print!("{}", super::check::text(check, args.check.check_timeout));
         }
         println!();
-        println!(
-            "{}",
-            if ok { "baton run can work here" } else { "baton run cannot work here yet: see above" }
-        );
+        println!("{verdict}");
     }
     Ok(if ok { ExitCode::Success } else { ExitCode::Failure })
 }
@@ -184,7 +246,88 @@ fn check_cli(info: &CliInfo, config: &Config) -> Value {
     let usable = baton_agents::Agent::preflight(&agent);
     let problem = problem.or_else(|| usable.as_ref().err().map(|e| e.to_string()));
     json!({"kind": kind, "installed": true, "program": program.display().to_string(), "version": version,
-           "credentials": credentials, "ready": usable.is_ok(), "problem": problem})
+           "credentials": credentials, "ready": usable.is_ok(), "problem": problem,
+           "base_url": template.base_url})
+}
+
+/// How long `doctor` waits for an endpoint to connect and answer.
+const ENDPOINT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether a model endpoint answers: a TCP connection, then (for `http://`) one cheap request,
+/// `HEAD` on its base path, whose status line is enough; no model is called. For `https://`
+/// only the connection is tried (baton has no TLS client).
+fn check_endpoint(url: &str, timeout: std::time::Duration) -> Result<String, String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| "not a URL (no scheme://)".to_owned())?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        other => return Err(format!("unknown scheme `{other}`")),
+    };
+    let host_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !authority.ends_with(']')
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{default_port}")
+    };
+    let addr = host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {authority}"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    if scheme == "https" {
+        return Ok("accepts connections (TLS not checked)".into());
+    }
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    stream
+        .write_all(
+            format!("HEAD {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .map_err(|e| format!("connected, but the request failed: {e}"))?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(|e| format!("connected, but no answer: {e}"))?;
+    let status = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or("").to_owned();
+    if status.starts_with("HTTP/") {
+        Ok(format!("answers ({})", status.trim()))
+    } else {
+        Err(format!("connected, but it does not speak HTTP (got {:?})", status.trim()))
+    }
+}
+
+/// Variables an agent CLI ignores although a user would expect it to read them. Codex (0.169)
+/// does not read OPENAI_BASE_URL for its own provider: it kept reconnecting to its vendor's
+/// host until the wall limit.
+fn ignored_variables(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in config.agents.iter().filter(|a| a.kind == baton_config::AgentKind::Codex && a.base_url.is_none())
+    {
+        let var = "OPENAI_BASE_URL";
+        let given = a.env.contains_key(var)
+            || a.env_pass.iter().any(|v| v == var)
+            || std::env::var_os(var).is_some_and(|v| !v.is_empty());
+        if given {
+            out.push(format!(
+                "agent `{}`: codex ignores {var} (it talks to its own provider's host); set `base_url` in its [[agent]] instead",
+                a.name
+            ));
+        }
+    }
+    if config.agents.iter().all(|a| a.kind != baton_config::AgentKind::Codex)
+        && std::env::var_os("OPENAI_BASE_URL").is_some_and(|v| !v.is_empty())
+    {
+        out.push(
+            "codex ignores OPENAI_BASE_URL (it talks to its own provider's host): give a codex [[agent]] a `base_url` instead".into(),
+        );
+    }
+    out
 }
 
 /// `tool ARGS` → the first `x.y.z` it prints, if the tool is on PATH.

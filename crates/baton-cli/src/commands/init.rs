@@ -58,7 +58,7 @@ pub(crate) fn template(read: impl Fn(&str) -> Option<String>) -> String {
 # strategies = ["default"]  # strategies used when `baton run` gets no --strategy
 # agent_timeout = "30m"     # stop an agent after this long
 # silence_timeout = "10m"   # stop an agent that prints nothing for this long
-# workspace = "clone"       # "clone" (own refs) or "worktree"
+# workspace = "auto"        # "overlay" where it can mount one, else "clone"; or "worktree"
 # keep_workspaces = true    # keep workspaces after a run; `baton clean` removes them
 
 # [merge]
@@ -129,6 +129,28 @@ pub(crate) fn template(read: impl Fn(&str) -> Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15, item 20: the template showed `workspace = "clone"` as if it were the default
+    /// (it is "auto"). Every value it shows commented out under [run] is the real default,
+    /// except `agents`, which shows an example.
+    #[test]
+    fn the_template_shows_the_real_defaults() {
+        let text = template(|_| None);
+        let defaults: toml::Table = baton_config::DEFAULTS.parse().unwrap();
+        let run = text.split("[run]\n").nth(1).unwrap().split("\n\n").next().unwrap();
+        let mut checked = 0;
+        for line in run.lines() {
+            let setting = line.trim_start_matches("# ").split("  #").next().unwrap().trim();
+            let (key, _) = setting.split_once(" = ").unwrap_or_else(|| panic!("not a setting: {line}"));
+            if key == "agents" {
+                continue;
+            }
+            let shown: toml::Table = setting.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(shown[key], defaults["run"][key], "{line}");
+            checked += 1;
+        }
+        assert!(checked >= 7, "{run}");
+    }
 
     #[test]
     fn every_template_is_a_valid_config() {

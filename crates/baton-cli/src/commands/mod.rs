@@ -2,6 +2,7 @@
 
 mod check;
 mod clean;
+mod config;
 mod demo;
 mod diff;
 mod doctor;
@@ -27,6 +28,7 @@ pub(crate) fn dispatch(cli: Cli) -> ExitCode {
         Command::Merge(a) => merge::run(&cli.global, a),
         Command::Clean(a) => clean::run(&cli.global, a),
         Command::Demo(a) => demo::run(&cli.global, a),
+        Command::Config(a) => config::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
     };
     match result {

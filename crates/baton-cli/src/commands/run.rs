@@ -18,25 +18,32 @@ use crate::report;
 pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
     let cwd = context::working_dir(global)?;
-    let config = context::config(global, Some(&repo.root))?;
+    // `-n`, `--jobs` and `--agent-jobs` are layered like `--set run.repeats=N`: one value, one
+    // meaning, one check.
+    let mut options = Vec::new();
+    if let Some(n) = args.repeats {
+        options.push((format!("-n {n}"), "run.repeats".to_owned(), n.to_string()));
+    }
+    if let Some(j) = args.jobs {
+        options.push((format!("--jobs {j}"), "run.jobs".to_owned(), j.to_string()));
+    }
+    if let Some(j) = args.agent_jobs {
+        options.push((format!("--agent-jobs {j}"), "run.agent_jobs".to_owned(), j.to_string()));
+    }
+    let resolved = context::resolve(global, Some(&repo.root), options)?;
+    let config = resolved.config.clone();
     let task = read_task(&args, &cwd)?;
     let specs = if args.agents.is_empty() { config.run.agents.clone() } else { args.agents.clone() };
     let agents = resolve_agents(&specs, &config, &cwd)?;
     let strategies =
         if args.strategies.is_empty() { config.run.strategies.clone() } else { args.strategies.clone() };
+    repo.head()?;
+    repo.git().resolve(&args.base)?;
+    check_target(&repo, args.target.as_deref(), &resolved)?;
     let mut request = RunRequest::new(repo.clone(), config, task, agents);
     request.base_rev = args.base.clone();
     request.include_dirty = args.include_dirty;
     request.strategies = strategies;
-    if let Some(n) = args.repeats {
-        request.repeats = n as usize;
-    }
-    if let Some(n) = args.jobs {
-        request.jobs = n as usize;
-    }
-    if let Some(n) = args.agent_jobs {
-        request.agent_jobs = n as usize;
-    }
     request.target_branch = args.target.clone();
     request.probes = args.probes.clone();
     // A directory or a patch file is taken relative to where the user stands; anything else is
@@ -50,6 +57,33 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> 
     finish(&repo, &outcome, args.json)
 }
 
+/// The branch `baton merge` would land on must exist before the run starts, not only when
+/// its winner is merged.
+fn check_target(repo: &Repo, flag: Option<&str>, resolved: &baton_config::Resolved) -> Result<(), CliError> {
+    let configured = &resolved.config.merge.target;
+    let (target, named_by) = match flag {
+        Some(t) => (t, format!("--target {t}")),
+        None if !configured.is_empty() => {
+            let path = baton_config::KeyPath(vec![
+                baton_config::KeySeg::Key("merge".into()),
+                baton_config::KeySeg::Key("target".into()),
+            ]);
+            (configured.as_str(), format!("{}: merge.target", resolved.origin(&path).1))
+        }
+        None => return Ok(()),
+    };
+    if repo.git().try_resolve(&format!("refs/heads/{target}"))?.is_some() {
+        return Ok(());
+    }
+    let code = if flag.is_some() { ExitCode::Usage } else { ExitCode::Config };
+    Err(CliError::new(
+        code,
+        format!(
+            "{named_by}: there is no branch `{target}` to merge onto; create it (git branch {target}) or name an existing branch"
+        ),
+    ))
+}
+
 /// Runs the engine under a Ctrl-C handler: the first interrupt stops gracefully, the second
 /// kills. SIGTERM and SIGHUP count as interrupts too.
 pub(crate) fn execute(
@@ -57,15 +91,31 @@ pub(crate) fn execute(
     plan: baton_engine::RunPlan,
     reporter: report::Reporter,
 ) -> Result<RunOutcome, CliError> {
-    let store = context::store(repo)?;
     let runtime = super::runtime()?;
-    runtime.block_on(async move {
+    let dir = context::store_dir(repo);
+    let fresh = !dir.exists();
+    let store = context::store(repo)?;
+    let result = runtime.block_on(async move {
         let (handle, cancel) = CancelHandle::new();
         let signals = tokio::spawn(forward_signals(handle));
         let result = baton_engine::run(plan, store, cancel, reporter).await;
         signals.abort();
         result.map_err(CliError::from)
-    })
+    });
+    // The engine checks its input before it creates a run, but after the store was opened: a
+    // refusal in a repository that had no store leaves none behind.
+    if result.is_err() && fresh {
+        remove_unused_store(&dir);
+    }
+    result
+}
+
+/// Removes a run store that holds no run (and so no one's work).
+fn remove_unused_store(dir: &Path) {
+    let unused = baton_store::Store::open(dir).and_then(|s| s.runs(1)).is_ok_and(|runs| runs.is_empty());
+    if unused {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 pub(crate) async fn forward_signals(handle: CancelHandle) {
@@ -107,19 +157,21 @@ pub(crate) fn finish(repo: &Repo, outcome: &RunOutcome, json: bool) -> Result<Ex
 }
 
 fn read_task(args: &RunArgs, cwd: &Path) -> Result<Task, CliError> {
+    use std::os::unix::ffi::OsStrExt;
     let task = match (&args.task, &args.task_file) {
-        (Some(text), _) => Task::from_text(text, "argument"),
+        (Some(text), _) => Task::from_text(&task_text(text.as_bytes().to_vec(), "the task")?, "argument"),
         (None, Some(file)) if file.as_os_str() == "-" => {
-            let mut text = String::new();
+            let mut bytes = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut text)
+                .read_to_end(&mut bytes)
                 .map_err(|e| CliError::usage(format!("cannot read the task from stdin: {e}")))?;
-            Task::from_text(&text, "stdin")
+            Task::from_text(&task_text(bytes, "the task on stdin")?, "stdin")
         }
         (None, Some(file)) => {
             let path = cwd.join(file);
-            let text = std::fs::read_to_string(&path)
+            let bytes = std::fs::read(&path)
                 .map_err(|e| CliError::usage(format!("--task-file {}: {e}", file.display())))?;
+            let text = task_text(bytes, &format!("--task-file {}", file.display()))?;
             Task::from_text(&text, path.to_string_lossy())
         }
         (None, None) => return Err(CliError::usage("give the task as text or with --task-file FILE")),
@@ -128,6 +180,23 @@ fn read_task(args: &RunArgs, cwd: &Path) -> Result<Task, CliError> {
         return Err(CliError::usage("the task is empty: say what the agents should do"));
     }
     Ok(task)
+}
+
+/// The task's text, refused before anything starts when it is not text: a NUL byte or bytes
+/// that are not UTF-8 (a binary file given by mistake, a file in another encoding) would reach
+/// every agent's prompt and the run store garbled.
+fn task_text(bytes: Vec<u8>, what: &str) -> Result<String, CliError> {
+    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+        return Err(CliError::usage(format!(
+            "{what} has a NUL byte at byte offset {at}: it is not text (a binary file?)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        CliError::usage(format!(
+            "{what} is not valid UTF-8 at byte offset {at}: save it as UTF-8 (e.g. iconv -t UTF-8)"
+        ))
+    })
 }
 
 /// Turns agent specs into agents: `command:PROGRAM [ARGS]`, `patch:FILE`, the name of an
@@ -140,6 +209,9 @@ pub(crate) fn resolve_agents(
 ) -> Result<Vec<Arc<dyn Agent>>, CliError> {
     let mut agents: Vec<Arc<dyn Agent>> = Vec::new();
     let mut names = std::collections::HashSet::new();
+    // Every agent that cannot run is named at once (a missing CLI, a missing key), not one per
+    // attempt.
+    let mut unusable: Vec<baton_agents::AgentError> = Vec::new();
     for spec in specs {
         let agent: Arc<dyn Agent> = if let Some(cmd) = spec.strip_prefix("command:") {
             let argv = CommandLine::Line(cmd.to_owned())
@@ -215,10 +287,19 @@ pub(crate) fn resolve_agents(
                 kinds.join(", ")
             )));
         };
-        agent.preflight()?;
-        agents.push(agent);
+        match agent.preflight() {
+            Ok(()) => agents.push(agent),
+            Err(e) => unusable.push(e),
+        }
     }
-    Ok(agents)
+    match unusable.len() {
+        0 => Ok(agents),
+        1 => Err(unusable.remove(0).into()),
+        n => {
+            let lines: Vec<String> = unusable.iter().map(|e| format!("  {e}")).collect();
+            Err(CliError::usage(format!("{n} agents cannot run:\n{}", lines.join("\n"))))
+        }
+    }
 }
 
 fn unique(names: &mut std::collections::HashSet<String>, wanted: &str) -> String {

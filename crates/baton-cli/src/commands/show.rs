@@ -7,7 +7,9 @@ use crate::render::{self, RunView};
 
 pub(crate) fn run(global: &Global, args: ShowArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
-    let store = context::store(&repo)?;
+    let Some(store) = context::existing_store(&repo)? else {
+        return Err(context::no_run(args.run.as_deref()).into());
+    };
     let run = baton_engine::find_run(&store, args.run.as_deref())?;
     let view = RunView::load(&store, run)?;
     if args.json {

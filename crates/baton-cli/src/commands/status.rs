@@ -7,7 +7,15 @@ use crate::error::CliError;
 
 pub(crate) fn run(global: &Global, args: StatusArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
-    let store = context::store(&repo)?;
+    // No store: no run ever started here, and asking creates nothing.
+    let Some(store) = context::existing_store(&repo)? else {
+        if args.json {
+            println!("[]");
+        } else {
+            eprintln!("no runs yet in this repository; start one with `baton run \"TASK\" --agent ...`");
+        }
+        return Ok(ExitCode::Success);
+    };
     let runs = store.runs(args.limit)?;
     if args.json {
         let list: Vec<_> = runs
