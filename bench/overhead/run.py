@@ -113,6 +113,26 @@ def timed(cmd, env, cwd, sample=False):
     return wall, ru.ru_utime + ru.ru_stime, last[0], last[1], p.returncode
 
 
+def collect_times(db: Path) -> list[float]:
+    """Seconds from each agent's end to its work on its ref, from the run's stamped events."""
+    import datetime
+    import json
+    import sqlite3
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    ended, out = {}, []
+    for at, body in con.execute("SELECT at, body FROM events ORDER BY run_id, seq"):
+        e = json.loads(body)
+        t = datetime.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+        if e.get("event") == "agent_finished":
+            ended[e["candidate"]] = t
+        elif e.get("event") == "collected" and e["candidate"] in ended:
+            out.append(t - ended.pop(e["candidate"]))
+    con.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=20000)
@@ -167,6 +187,7 @@ def main() -> int:
                "-n", str(args.candidates), "--jobs", str(args.jobs), "--config", str(tmp / "bench.toml"),
                "--quiet"]
         baton = timed(cmd, env, repo, sample=True)
+        collect = collect_times(repo / ".git" / "baton" / "baton.db")
         # Workspaces stay after a run (as the loop's clones do); remove them outside the timing.
         subprocess.run([args.baton, "-C", str(repo), "clean", "--quiet"], env=env, stdout=subprocess.DEVNULL)
         # The run left refs in the cached repository: drop them so the next run starts alike.
@@ -185,6 +206,10 @@ def main() -> int:
     print(f"{'baton run':18}{bw:8.2f}s{bc:10.2f}s{own:9.2f}s{hwm / 1024:8.1f} MB  {brc}")
     print(f"baton / loop wall time: {bw / lw:.2f}  (target <= 0.50)")
     print(f"baton's own CPU: {100 * own / bc:.1f}% of the run's CPU  (target <= 5%)")
+    if collect:
+        collect.sort()
+        print(f"collecting a candidate's work: median {1000 * collect[len(collect) // 2]:.0f} ms, "
+              f"max {1000 * collect[-1]:.0f} ms  (from each agent's end to its work on a ref)")
     return 0 if lrc == 0 and brc in (0, 4) else 1
 
 

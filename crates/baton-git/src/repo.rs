@@ -668,6 +668,39 @@ impl Git {
         self.run(&["read-tree", commit.as_str()]).map(drop)
     }
 
+    /// Which of `paths` git ignores (`git check-ignore`), with the environment `env` (a private
+    /// index: files it tracks are never ignored).
+    pub fn ignored(
+        &self,
+        paths: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<std::collections::HashSet<String>, GitError> {
+        if paths.is_empty() {
+            return Ok(Default::default());
+        }
+        let input: Vec<u8> = paths.iter().flat_map(|p| p.as_bytes().iter().copied().chain([0])).collect();
+        let mut cmd = self.command();
+        cmd.args(["check-ignore", "--stdin", "-z"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = baton_exec::run_sync(cmd, Some(&input)).map_err(GitError::Spawn)?;
+        // 0: some are ignored, 1: none is; anything else went wrong.
+        if !matches!(out.code, Some(0 | 1)) {
+            return Err(GitError::Failed {
+                args: "check-ignore --stdin".into(),
+                code: out.code,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect())
+    }
+
     /// git's version as (major, minor).
     pub fn version() -> Result<(u32, u32), GitError> {
         let text = Git::at(".").run(&["version"])?;

@@ -141,3 +141,62 @@ pub fn remove_unused_snapshots(snapshots: &Path) -> usize {
     }
     removed
 }
+
+/// What an overlay's upper layer says changed under `upper` (the upper side of the checkout):
+/// every file or link written there, and every path removed (a whiteout, a character device of
+/// number 0/0), relative to `upper`. `None` when the layer hides more than it lists (a
+/// directory made opaque by a removal and re-creation, or redirected by a rename): then only a
+/// scan of the whole tree can tell. A top-level `.git` is left out, as git leaves it out.
+pub(crate) fn changed_paths(upper: &Path) -> Option<Vec<String>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = upper.join(&rel);
+        if !rel.as_os_str().is_empty() && hides_lower(&dir) {
+            return None;
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel.as_os_str().is_empty() => {
+                return Some(out);
+            }
+            Err(_) => return None,
+        };
+        for entry in entries {
+            let entry = entry.ok()?;
+            let child = rel.join(entry.file_name());
+            if child == Path::new(".git") {
+                continue;
+            }
+            let meta = entry.metadata().ok()?;
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                stack.push(child);
+            } else if (kind.is_char_device() && meta.rdev() == 0) || kind.is_file() || kind.is_symlink() {
+                // A whiteout (the path was removed), or a file or link written.
+                out.push(child.to_str()?.to_owned());
+            } else {
+                // A fifo or socket an agent made: git skips it, a scan is the safe reading.
+                return None;
+            }
+        }
+    }
+    out.sort();
+    Some(out)
+}
+
+/// Whether an upper directory hides what the lower one holds under it (opaque) or stands for a
+/// directory elsewhere (redirect), by the overlay's extended attributes, under either prefix
+/// the kernel uses.
+fn hides_lower(dir: &Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque", "trusted.overlay.redirect", "user.overlay.redirect"]
+        .iter()
+        .any(|name| has_xattr(dir, name))
+}
+
+/// Whether `path` (not what a link points to) has the extended attribute `name`. An error
+/// reading it counts as having it: the caller then scans, which is never wrong.
+fn has_xattr(path: &Path, name: &str) -> bool {
+    !matches!(xattr::get(path, name), Ok(None))
+}

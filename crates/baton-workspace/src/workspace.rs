@@ -172,9 +172,28 @@ impl Workspace {
     }
 
     /// Commits everything in the tree (ignored files excepted) as one commit on top of `base`,
-    /// whatever the agent committed or staged itself, and returns it. Uses a private index so a
-    /// lock or a half-written index left by a killed agent does not matter.
+    /// whatever the agent committed or staged itself, and returns it: what `git add --all`
+    /// would record. Uses a private index so a lock or a half-written index left by a killed
+    /// agent does not matter. An overlay's upper layer lists what changed, so only that is
+    /// read; the other kinds scan the tree.
     pub fn snapshot(&self, base: &Oid, message: &str) -> Result<Oid, GitError> {
+        let listed = match self.kind {
+            WorkspaceKind::Overlay => crate::overlay::changed_paths(&self.root.join("upper").join("tree")),
+            WorkspaceKind::Clone | WorkspaceKind::Worktree => None,
+        };
+        let tree = match listed {
+            Some(paths) => self.tree_of_paths(base, &paths)?,
+            None => self.tree_of_scan(base)?,
+        };
+        let git = self.git();
+        let commit = git.commit_tree(&tree, &[base], message, None)?;
+        git.update_ref(RESULT_REF, &commit, None)
+            .or_else(|_| git.run(&["update-ref", RESULT_REF, commit.as_str()]).map(drop))?;
+        Ok(commit)
+    }
+
+    /// The tree as `git add --all` over the whole checkout records it.
+    fn tree_of_scan(&self, base: &Oid) -> Result<Oid, GitError> {
         let index = self.root.join("collect.index");
         let _ = std::fs::remove_file(&index);
         let own_index = self.git_dir.join("index");
@@ -199,18 +218,43 @@ impl Workspace {
             run_with_index(&["read-tree", base.as_str()])?;
             run_with_index(&["add", "--all", "--", "."])?;
         }
-        let out = run_with_index(&["write-tree"])?;
+        let out = run_with_index(&["write-tree"]);
         let _ = std::fs::remove_file(&index);
-        let tree = Oid::parse(&String::from_utf8_lossy(&out)).ok_or_else(|| GitError::Unexpected {
-            args: "write-tree".into(),
-            output: String::from_utf8_lossy(&out).into_owned(),
-        })?;
-        let commit = git.commit_tree(&tree, &[base], message, None)?;
-        git.update_ref(RESULT_REF, &commit, None)
-            .or_else(|_| git.run(&["update-ref", RESULT_REF, commit.as_str()]).map(drop))?;
-        Ok(commit)
+        parse_tree(&out?)
     }
 
+    /// The tree of `base` with `paths` (changed, added or removed) taken from the checkout as
+    /// `git add --all` takes them: new files that git ignores stay out, and so do the
+    /// workspace's own git files. The rest of the tree is not read.
+    fn tree_of_paths(&self, base: &Oid, paths: &[String]) -> Result<Oid, GitError> {
+        let index = self.root.join("collect.index");
+        let _ = std::fs::remove_file(&index);
+        let index_str = index.to_string_lossy().into_owned();
+        let git = self.git();
+        let env = [("GIT_INDEX_FILE", index_str.as_str()), ("GIT_LITERAL_PATHSPECS", "1")];
+        let result = (|| {
+            git.output_with(&["read-tree", base.as_str()], &env, None)?;
+            // With the base's tree as the index, a file the base tracks is never called ignored:
+            // `git add --all` stages changes to it, as here. (check-ignore takes no pathspec
+            // magic; it reads each line as a path.)
+            let ignored = git.ignored(paths, &env[..1])?;
+            let wanted: Vec<u8> = paths
+                .iter()
+                .filter(|p| !ignored.contains(*p))
+                .flat_map(|p| p.as_bytes().iter().copied().chain([0]))
+                .collect();
+            if !wanted.is_empty() {
+                git.output_with(
+                    &["add", "--all", "--pathspec-from-file=-", "--pathspec-file-nul"],
+                    &env,
+                    Some(&wanted),
+                )?;
+            }
+            git.output_with(&["write-tree"], &env, None)
+        })();
+        let _ = std::fs::remove_file(&index);
+        parse_tree(&result?)
+    }
     /// Makes `commit` the result of this workspace in the user's repository under `dst_ref`.
     /// For a clone this copies the objects over; a worktree already shares them.
     pub fn publish(&self, repo: &Repo, commit: &Oid, dst_ref: &str) -> Result<(), GitError> {
@@ -276,4 +320,10 @@ impl Workspace {
             repo_root: repo.root.clone(),
         })
     }
+}
+
+fn parse_tree(out: &[u8]) -> Result<Oid, GitError> {
+    let text = String::from_utf8_lossy(out);
+    Oid::parse(text.trim())
+        .ok_or_else(|| GitError::Unexpected { args: "write-tree".into(), output: text.into_owned() })
 }

@@ -154,3 +154,104 @@ fn an_edit_in_the_same_second_as_the_checkout_is_not_lost() {
         assert!(checked, "{kind:?}: no edit fell in the checkout's second in 5 tries");
     }
 }
+
+/// What an overlay's upper layer lists is what `git add --all` over the whole tree records: edits,
+/// additions (in new directories too), removals of files and of whole directories, renames,
+/// mode changes, links; new ignored files out and edits to tracked ones that match an ignore
+/// pattern in; the workspace's `.git` file and git directory never. A directory removed and made
+/// again (opaque in the overlay) is read by a scan, with the same result.
+#[test]
+fn an_overlay_collects_from_its_upper_layer_what_a_scan_records() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestRepo::with_files(&[
+        ("a.txt", "a\n"),
+        ("b.txt", "b\n"),
+        ("gone/c.txt", "c\n"),
+        ("gone/deep/d.txt", "d\n"),
+        ("keep/e.txt", "e\n"),
+        ("run.sh", "echo hi\n"),
+        ("tracked.log", "kept although ignored\n"),
+        ("again/f.txt", "f\n"),
+        (".gitignore", "*.log\nbuild/\n"),
+    ]);
+    t.git(&["add", "--force", "tracked.log"]);
+    t.commit_all("a file tracked although its name is ignored");
+    let repo = Repo::discover(t.path()).unwrap();
+    let base = repo.head().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let runs = root.path().join("repo").join("run1");
+    std::fs::create_dir_all(&runs).unwrap();
+    if !baton_workspace::overlay_supported(root.path()) {
+        eprintln!("skipped: this process may not mount overlays (needs root or CAP_SYS_ADMIN)");
+        return;
+    }
+    let scan = |ws: &Workspace| {
+        let index = root.path().join("scan.index");
+        let _ = std::fs::remove_file(&index);
+        let git = |args: &[&str]| {
+            let out = baton_testkit::git_command(&ws.tree)
+                .env("GIT_DIR", &ws.git_dir)
+                .env("GIT_WORK_TREE", &ws.tree)
+                .env("GIT_INDEX_FILE", &index)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        git(&["read-tree", base.as_str()]);
+        git(&["add", "--all", "--", "."]);
+        git(&["write-tree"])
+    };
+    let tree_of = |ws: &Workspace, commit: &baton_git::Oid| ws.git().tree_of(commit).unwrap().to_string();
+
+    let ws = Workspace::create(&repo, WorkspaceKind::Overlay, &runs.join("c1"), &base, "baton/c1").unwrap();
+    let at = |p: &str| ws.tree.join(p);
+    std::fs::write(at("a.txt"), "edited\n").unwrap();
+    std::fs::remove_file(at("b.txt")).unwrap();
+    std::fs::remove_dir_all(at("gone")).unwrap();
+    std::fs::create_dir_all(at("moved")).unwrap();
+    std::fs::rename(at("keep/e.txt"), at("moved/e.txt")).unwrap();
+    std::fs::set_permissions(at("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(at("new/nested")).unwrap();
+    std::fs::write(at("new/nested/g.txt"), "g\n").unwrap();
+    std::fs::create_dir_all(at("build")).unwrap();
+    std::fs::write(at("build/out.bin"), "ignored\n").unwrap();
+    std::fs::write(at("debug.log"), "ignored too\n").unwrap();
+    std::fs::write(at("tracked.log"), "edited, and tracked\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", at("link")).unwrap();
+    std::fs::write(at(".git"), "gitdir: /nowhere\n").unwrap();
+    std::fs::write(ws.git_dir.join("description"), "an agent wrote here\n").unwrap();
+    let expected = scan(&ws);
+    let commit = ws.snapshot(&base, "c1").unwrap();
+    assert_eq!(tree_of(&ws, &commit), expected);
+    let changed: Vec<String> =
+        ws.git().diff_files(&base, &commit).unwrap().into_iter().map(|c| c.path).collect();
+    assert_eq!(
+        changed,
+        [
+            "a.txt",
+            "b.txt",
+            "gone/c.txt",
+            "gone/deep/d.txt",
+            "keep/e.txt",
+            "link",
+            "moved/e.txt",
+            "new/nested/g.txt",
+            "run.sh",
+            "tracked.log"
+        ]
+    );
+
+    // A directory removed and made again hides the lower one: the scan reads it, alike.
+    let ws2 = Workspace::create(&repo, WorkspaceKind::Overlay, &runs.join("c2"), &base, "baton/c2").unwrap();
+    std::fs::remove_dir_all(ws2.tree.join("again")).unwrap();
+    std::fs::create_dir_all(ws2.tree.join("again")).unwrap();
+    std::fs::write(ws2.tree.join("again/h.txt"), "h\n").unwrap();
+    let expected = scan(&ws2);
+    let commit = ws2.snapshot(&base, "c2").unwrap();
+    assert_eq!(tree_of(&ws2, &commit), expected);
+    assert!(ws2.git().file_at(&commit, "again/f.txt").unwrap().is_none());
+    ws.remove().unwrap();
+    ws2.remove().unwrap();
+}
