@@ -1,7 +1,7 @@
 //! Every failure is classified once, here, into a documented exit code.
 
 use baton_core::ExitCode;
-use baton_engine::EngineError;
+use baton_engine::{EngineError, Refusal};
 use baton_git::GitError;
 
 /// An error on its way to the user.
@@ -10,11 +10,13 @@ pub(crate) struct CliError {
     pub(crate) code: ExitCode,
     pub(crate) message: String,
     pub(crate) causes: Vec<String>,
+    /// What the user can do about it.
+    pub(crate) hint: Option<String>,
 }
 
 impl CliError {
     pub(crate) fn new(code: ExitCode, message: impl Into<String>) -> CliError {
-        CliError { code, message: message.into(), causes: Vec::new() }
+        CliError { code, message: message.into(), causes: Vec::new(), hint: None }
     }
 
     pub(crate) fn usage(message: impl Into<String>) -> CliError {
@@ -35,7 +37,7 @@ impl CliError {
             }
             source = s.source();
         }
-        CliError { code, message: e.to_string(), causes }
+        CliError { code, message: e.to_string(), causes, hint: None }
     }
 
     /// Prints `error: ...` and its causes on stderr.
@@ -43,6 +45,9 @@ impl CliError {
         eprintln!("error: {}", self.message);
         for c in &self.causes {
             eprintln!("  caused by: {c}");
+        }
+        if let Some(h) = &self.hint {
+            eprintln!("  hint: {h}");
         }
     }
 }
@@ -61,13 +66,50 @@ impl From<EngineError> for CliError {
             | EngineError::AmbiguousRun { .. }
             | EngineError::NoRuns
             | EngineError::UnknownCandidate { .. }
-            | EngineError::BadInput(_) => ExitCode::Usage,
+            | EngineError::HiddenTests { .. } => ExitCode::Usage,
             EngineError::Store(_)
             | EngineError::DiskFull(_)
             | EngineError::Io { .. }
             | EngineError::Failed(_) => ExitCode::Failure,
         };
-        CliError::with_sources(code, &e)
+        let hint = match &e {
+            EngineError::Refused(r) => Some(refusal_hint(r)),
+            EngineError::DirtyTree { .. } => {
+                Some("commit or stash them, or pass --include-dirty to run on a snapshot of them".into())
+            }
+            EngineError::NoAgents => Some(
+                "pass --agent (e.g. --agent command:./fix.sh or --agent patch:fix.diff) or set run.agents in baton.toml"
+                    .into(),
+            ),
+            EngineError::UnknownRun(_) => Some("`baton status` lists the runs there are".into()),
+            EngineError::AmbiguousRun { .. } => Some("give more of the id".into()),
+            EngineError::NoRuns => Some("start one with `baton run`".into()),
+            _ => None,
+        };
+        CliError { hint, ..CliError::with_sources(code, &e) }
+    }
+}
+
+/// What to do about a refusal: the library says what is so, the CLI how to go on.
+fn refusal_hint(r: &Refusal) -> String {
+    match r {
+        Refusal::MergedOther { .. } => "start a new run to land another change".into(),
+        Refusal::NoWinner { run } => format!("choose one with --candidate (see `baton show {run}`)"),
+        Refusal::NeverVerified { run, candidate, .. } => {
+            format!("read it (`baton diff {run} {candidate}`) and pass --force to merge it anyway")
+        }
+        Refusal::NoWork { run, .. } => format!("`baton show {run}` says what happened to it"),
+        Refusal::NoTarget { .. } => "pass --target BRANCH".into(),
+        Refusal::NoBranch { .. } => "name an existing branch with --target, or create it first".into(),
+        Refusal::TargetMoved { target, .. } => format!("start a new run from the new `{target}`"),
+        Refusal::Uncommitted { target, .. } => {
+            format!("commit or stash them before merging onto the checked-out `{target}`")
+        }
+        Refusal::TouchesUncommitted { .. } => {
+            "commit that work first (exactly as it is), then `baton merge` lands the change on top".into()
+        }
+        Refusal::Conflicts { .. } => "start a new run from the branch as it is now".into(),
+        Refusal::StillRunning { .. } => "wait for it, or stop it (Ctrl-C where it runs)".into(),
     }
 }
 

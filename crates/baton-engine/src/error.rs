@@ -15,31 +15,25 @@ pub enum EngineError {
     Setup(#[from] baton_verify::SetupError),
     #[error("unknown strategy `{name}` (known: {})", known.join(", "))]
     UnknownStrategy { name: String, known: Vec<String> },
-    #[error(
-        "the working tree has uncommitted changes ({}): commit or stash them, or pass --include-dirty to run on a snapshot of them",
-        summarize(paths)
-    )]
+    #[error("the working tree has uncommitted changes ({})", summarize(paths))]
     DirtyTree { paths: Vec<String> },
-    #[error(
-        "no agents to run: pass --agent (e.g. --agent command:./fix.sh or --agent patch:fix.diff) or set run.agents in baton.toml"
-    )]
+    #[error("no agents to run")]
     NoAgents,
-    #[error("run `{0}` does not exist (see `baton status` for the runs there are)")]
+    #[error("run `{0}` does not exist")]
     UnknownRun(String),
-    #[error("`{prefix}` matches {} runs ({}); give more of the id", matches.len(), matches.join(", "))]
+    #[error("`{prefix}` matches {} runs ({})", matches.len(), matches.join(", "))]
     AmbiguousRun { prefix: String, matches: Vec<String> },
-    #[error("there are no runs yet; start one with `baton run`")]
+    #[error("there are no runs yet")]
     NoRuns,
     #[error("run {run} has no candidate `{candidate}` (it has {})", known.join(", "))]
     UnknownCandidate { run: String, candidate: String, known: Vec<String> },
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// `merge` of a run that was merged before.
     #[error("run {run} is already merged{}: commit {commit}", candidate.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
     AlreadyMerged { run: String, candidate: Option<String>, commit: String },
-    /// Something the user gave does not exist or does not fit.
-    #[error("{0}")]
-    BadInput(String),
+    #[error("hidden tests `{spec}`: {problem}")]
+    HiddenTests { spec: String, problem: HiddenTestsProblem },
     #[error("the disk is full: {0}")]
     DiskFull(String),
     #[error("cannot write {}", path.display())]
@@ -48,8 +42,65 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// Something inside baton went wrong (a task that panicked, a recorder that stopped).
     #[error("{0}")]
     Failed(String),
+}
+
+/// Why baton will not go ahead: to protect the user's work, or because what they asked for
+/// cannot be done as asked. The CLI adds what to do about each.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "run {run} is already merged ({merged} as {commit}): its target moved with that merge, so {wanted} would land on changes it was not verified with"
+    )]
+    MergedOther { run: String, merged: String, commit: String, wanted: String },
+    #[error("run {run} has no winner")]
+    NoWinner { run: String },
+    #[error("candidate {candidate} of run {run} was never verified: {why}")]
+    NeverVerified { run: String, candidate: String, why: &'static str },
+    #[error("candidate {candidate} of run {run} has no collected work to merge")]
+    NoWork { run: String, candidate: String },
+    #[error("HEAD was detached when run {run} started, so it has no target branch")]
+    NoTarget { run: String },
+    #[error("branch `{target}` does not exist")]
+    NoBranch { target: String },
+    #[error(
+        "branch `{target}` moved since run {run} started (it was {expected}, it is {current}): baton does not merge onto changes it did not verify"
+    )]
+    TargetMoved { target: String, run: String, expected: String, current: String },
+    #[error(
+        "the working tree has uncommitted changes ({}){}",
+        summarize(paths),
+        if *differ_from_snapshot { " that differ from the snapshot the run started from" } else { "" }
+    )]
+    Uncommitted { paths: Vec<String>, target: String, differ_from_snapshot: bool },
+    #[error("candidate {candidate} changes lines of your uncommitted work in {}", paths.join(", "))]
+    TouchesUncommitted { candidate: String, paths: Vec<String> },
+    #[error("candidate {candidate} conflicts with `{target}` in {}", paths.join(", "))]
+    Conflicts { candidate: String, target: String, paths: Vec<String> },
+    #[error("run {run} is still running")]
+    StillRunning { run: String },
+}
+
+/// What is wrong with the hidden tests the user named.
+#[derive(Debug, thiserror::Error)]
+pub enum HiddenTestsProblem {
+    #[error("there is no such directory or file, and it names no commit")]
+    NotFound,
+    #[error("cannot read the directory: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("the patch does not apply to the base {base}: {detail}")]
+    PatchDoesNotApply { base: String, detail: String },
+    #[error("it holds no file")]
+    Empty,
+    #[error(
+        "none of the {} {} it holds is a test, by verify.protected or by its name: {}",
+        files.len(),
+        baton_core::plural(files.len(), "file", "files"),
+        files.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    )]
+    NoTests { files: Vec<String> },
 }
 
 fn summarize(paths: &[String]) -> String {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use baton_git::{Oid, Repo};
 use baton_verify::{Protected, looks_like_test};
 
-use crate::EngineError;
+use crate::{EngineError, HiddenTestsProblem};
 
 /// Where hidden tests come from, checked before the run starts.
 #[derive(Debug, Clone)]
@@ -68,15 +68,16 @@ pub(crate) fn resolve(
 ) -> Result<HiddenTests, EngineError> {
     let git = repo.git();
     let path = if Path::new(spec).is_absolute() { PathBuf::from(spec) } else { repo.root.join(spec) };
-    let bad = |why: String| EngineError::BadInput(format!("hidden tests `{spec}`: {why}"));
+    let bad = |problem| EngineError::HiddenTests { spec: spec.to_owned(), problem };
     let (source, all) = if path.is_dir() {
-        let files = files_under(&path).map_err(|e| bad(format!("cannot read the directory: {e}")))?;
+        let files = files_under(&path).map_err(|e| bad(HiddenTestsProblem::Unreadable(e)))?;
         (HiddenSource::Dir(path), files)
     } else if path.is_file() {
         let files = git.patch_paths(base, &path, &std::env::temp_dir()).map_err(|e| match e {
-            baton_git::GitError::Failed { stderr, .. } => {
-                bad(format!("the patch does not apply to the base {}: {}", base.short(), stderr.trim()))
-            }
+            baton_git::GitError::Failed { stderr, .. } => bad(HiddenTestsProblem::PatchDoesNotApply {
+                base: base.short().to_owned(),
+                detail: stderr.trim().to_owned(),
+            }),
             other => EngineError::from_git(other),
         })?;
         (HiddenSource::Patch(path), files)
@@ -90,20 +91,15 @@ pub(crate) fn resolve(
             .collect();
         (HiddenSource::Rev(rev), files)
     } else {
-        return Err(bad("there is no such directory or file, and it names no commit".into()));
+        return Err(bad(HiddenTestsProblem::NotFound));
     };
     let (files, left_out): (Vec<String>, Vec<String>) =
         all.into_iter().partition(|p| protected.is_protected(p) || looks_like_test(p));
     if files.is_empty() {
         return Err(bad(if left_out.is_empty() {
-            "it holds no file".into()
+            HiddenTestsProblem::Empty
         } else {
-            format!(
-                "none of the {} {} it holds is a test, by verify.protected or by its name: {}",
-                left_out.len(),
-                baton_core::plural(left_out.len(), "file", "files"),
-                left_out.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-            )
+            HiddenTestsProblem::NoTests { files: left_out }
         }));
     }
     Ok(HiddenTests { spec: spec.to_owned(), source, files, left_out })

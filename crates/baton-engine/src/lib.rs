@@ -46,7 +46,7 @@ mod verify;
 
 pub use check::{StageCheck, check_stages};
 pub use decide::{Decider, DecisionInput, EvidenceDecider};
-pub use error::EngineError;
+pub use error::{EngineError, HiddenTestsProblem, Refusal};
 pub use events::{Clock, FixedClock, Reporter, SystemClock};
 pub use merge::{MergeRequest, Merged, merge};
 pub use paths::{default_workspace_root, run_workspace_dir};

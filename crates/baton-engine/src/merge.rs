@@ -4,7 +4,7 @@ use baton_store::Store;
 
 use crate::events::{Clock, SystemClock};
 use crate::recover::find_run;
-use crate::{EngineError, candidate_ref};
+use crate::{EngineError, Refusal, candidate_ref};
 
 /// What to merge where.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +45,13 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
             message.lines().find_map(|l| l.strip_prefix("Baton-Candidate:")).map(|c| c.trim().to_owned());
         let short = merged[..merged.len().min(10)].to_owned();
         return Err(match (&req.candidate, &merged_candidate) {
-            (Some(wanted), Some(done)) if wanted.as_str() != done => EngineError::Refused(format!(
-                "run {} is already merged ({done} as {short}): its target moved with that merge, so {wanted} would land on changes it was not verified with; start a new run to land another change",
-                run.id
-            )),
+            (Some(wanted), Some(done)) if wanted.as_str() != done => Refusal::MergedOther {
+                run: run.id.to_string(),
+                merged: done.clone(),
+                commit: short,
+                wanted: wanted.to_string(),
+            }
+            .into(),
             _ => EngineError::AlreadyMerged {
                 run: run.id.to_string(),
                 candidate: merged_candidate,
@@ -58,12 +61,7 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
     }
     let candidate = match &req.candidate {
         Some(c) => c.clone(),
-        None => run.winner.clone().ok_or_else(|| {
-            EngineError::Refused(format!(
-                "run {} has no winner; choose one with --candidate (see `baton show {}`)",
-                run.id, run.id
-            ))
-        })?,
+        None => run.winner.clone().ok_or_else(|| Refusal::NoWinner { run: run.id.to_string() })?,
     };
     let Some(row) = candidates.iter().find(|c| c.id == candidate) else {
         return Err(EngineError::UnknownCandidate {
@@ -82,32 +80,26 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
             baton_core::RunStatus::Running => "the run is still going",
             baton_core::RunStatus::Finished => "the run did not verify it",
         };
-        return Err(EngineError::Refused(format!(
-            "candidate {candidate} of run {} was never verified: {why}. Read it (`baton diff {} {candidate}`) and pass --force to merge it anyway",
-            run.id, run.id
-        )));
+        return Err(Refusal::NeverVerified {
+            run: run.id.to_string(),
+            candidate: candidate.to_string(),
+            why,
+        }
+        .into());
     }
-    let cand_commit = git.try_resolve(&candidate_ref(&run.id, &candidate))?.ok_or_else(|| {
-        EngineError::Refused(format!(
-            "candidate {candidate} of run {} has no collected work to merge",
-            run.id
-        ))
-    })?;
+    let cand_commit = git
+        .try_resolve(&candidate_ref(&run.id, &candidate))?
+        .ok_or_else(|| Refusal::NoWork { run: run.id.to_string(), candidate: candidate.to_string() })?;
     let base = git.resolve(&run.base_commit)?;
 
     let target = match (&req.target, &run.target_branch) {
         (Some(t), _) => t.clone(),
         (None, Some(t)) => t.clone(),
-        (None, None) => {
-            return Err(EngineError::Refused(format!(
-                "HEAD was detached when run {} started, so it has no target branch: pass --target BRANCH",
-                run.id
-            )));
-        }
+        (None, None) => return Err(Refusal::NoTarget { run: run.id.to_string() }.into()),
     };
     let target_ref = format!("refs/heads/{target}");
     let Some(current) = git.try_resolve(&target_ref)? else {
-        return Err(EngineError::Refused(format!("branch `{target}` does not exist")));
+        return Err(Refusal::NoBranch { target }.into());
     };
     let expected = if Some(&target) == run.target_branch.as_ref() {
         run.target_commit.clone().unwrap_or_else(|| base.to_string())
@@ -118,12 +110,13 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
     // uncommitted work) has not moved the branch away from what was verified.
     let committed_the_base = current.as_str() != expected && git.tree_of(&current)? == git.tree_of(&base)?;
     if current.as_str() != expected && !committed_the_base {
-        return Err(EngineError::Refused(format!(
-            "branch `{target}` moved since run {} started (it was {}, it is {}): baton does not merge onto changes it did not verify. Start a new run from the new `{target}`",
-            run.id,
-            &expected[..expected.len().min(10)],
-            current.short()
-        )));
+        return Err(Refusal::TargetMoved {
+            target,
+            run: run.id.to_string(),
+            expected: expected[..expected.len().min(10)].to_owned(),
+            current: current.short().to_owned(),
+        }
+        .into());
     }
     let checked_out = git.current_branch()?.as_deref() == Some(target.as_str());
     // With uncommitted work in the checked-out branch's working tree, a merge can go ahead only
@@ -139,31 +132,22 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
             let worktree = git.snapshot_worktree(&current, "baton: the working tree at merge", &scratch)?;
             beside_uncommitted = base != current && git.tree_of(&worktree)? == git.tree_of(&base)?;
             if !beside_uncommitted {
-                return Err(EngineError::Refused(format!(
-                    "the working tree has uncommitted changes ({}){}: commit or stash them before merging onto the checked-out `{target}`",
-                    dirty.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-                    if base != current && !committed_the_base {
-                        " that differ from the snapshot the run started from"
-                    } else {
-                        ""
-                    }
-                )));
+                return Err(Refusal::Uncommitted {
+                    paths: dirty,
+                    target,
+                    differ_from_snapshot: base != current && !committed_the_base,
+                }
+                .into());
             }
         }
     }
     let tree = match git.merge_trees(&base, &current, &cand_commit)? {
         MergeOutcome::Clean { tree } => tree,
         MergeOutcome::Conflicts { paths } if beside_uncommitted => {
-            return Err(EngineError::Refused(format!(
-                "candidate {candidate} changes lines of your uncommitted work in {}: commit that work first (exactly as it is), then `baton merge` lands the change on top",
-                paths.join(", ")
-            )));
+            return Err(Refusal::TouchesUncommitted { candidate: candidate.to_string(), paths }.into());
         }
         MergeOutcome::Conflicts { paths } => {
-            return Err(EngineError::Refused(format!(
-                "candidate {candidate} conflicts with `{target}` in {}",
-                paths.join(", ")
-            )));
+            return Err(Refusal::Conflicts { candidate: candidate.to_string(), target, paths }.into());
         }
     };
     let decision = run.scoreboard.as_ref().map(|b| &b.decision);

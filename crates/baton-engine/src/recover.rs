@@ -5,6 +5,7 @@ use baton_git::Repo;
 use baton_store::{RunRow, Store};
 use baton_workspace::Workspace;
 
+use crate::error::Refusal;
 use crate::{EngineError, candidate_ref};
 
 /// Finds a run by id or unique prefix; the latest run when `prefix` is `None`.
@@ -109,7 +110,7 @@ pub fn clean(
     for r in runs {
         if r.status == baton_core::RunStatus::Running {
             if run.is_some() {
-                return Err(EngineError::Refused(format!("run {} is still running", r.id)));
+                return Err(Refusal::StillRunning { run: r.id.to_string() }.into());
             }
             continue;
         }
