@@ -250,7 +250,7 @@ fn no_winner_is_a_valid_answer_with_its_own_exit_code() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("no winner: nothing that ran shows that any candidate does what the task asks"),
+            .contains("no winner: nothing that ran shows that c1 does what the task asks"),
         "{}",
         text(&out)
     );
@@ -1229,7 +1229,7 @@ fn tests_that_read_the_users_checkout_name_no_winner() {
     let out = env.baton(&["run", "fix add", "--agent", &fix]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
-        stdout_of(&out).contains("every candidate's tests and examples gave the base's results"),
+        stdout_of(&out).contains("its tests and examples gave the base's results"),
         "{}",
         text(&out)
     );

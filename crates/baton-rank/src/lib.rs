@@ -523,12 +523,22 @@ fn decide(
     // Nothing for any of them: the order of the rest says nothing about doing the task.
     if reps.iter().all(|&i| fs[i].strongest().is_none()) {
         let same = reps.iter().all(|&i| fs[i].con.is_empty() && fs[i].pro.is_empty());
+        let whom = match reps {
+            // The others failed a gate: still, passing the gates is not doing the task.
+            [only] if c.len() > 1 => format!("{}, the only candidate that passed the gates,", c[*only].id),
+            [only] => c[*only].id.to_string(),
+            _ => "any candidate".to_owned(),
+        };
         return Outcome::NoWinner {
             reason: format!(
-                "nothing that ran shows that any candidate does what the task asks (no test it fixes, \
+                "nothing that ran shows that {whom} does what the task asks (no test it fixes, \
                  no output the task shows, no other candidate's test it passes){}",
                 if same && c.iter().any(|e| e.verified) {
-                    "; every candidate's tests and examples gave the base's results"
+                    if reps.len() == 1 {
+                        "; its tests and examples gave the base's results"
+                    } else {
+                        "; every candidate's tests and examples gave the base's results"
+                    }
                 } else {
                     ""
                 }

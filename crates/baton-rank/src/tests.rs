@@ -188,7 +188,7 @@ fn a_candidate_with_nothing_for_it_is_no_winner() {
     assert!(board.candidates[0].eligible, "breaking a test is evidence, not a gate");
     assert_eq!(board.candidates[0].negative, ["breaks a"]);
     assert!(matches!(&board.decision, Decision::NoWinner { reason }
-        if reason.starts_with("nothing that ran shows that any candidate does what the task asks")));
+        if reason.starts_with("nothing that ran shows that c1 does what the task asks")));
     assert_eq!(board.shortlist, [CandidateId::nth(1)]);
     // Less broken than another is still nothing for it.
     let none = cand(2, 2, vec![test_stage(&[], true)]);
@@ -201,6 +201,17 @@ fn a_candidate_with_nothing_for_it_is_no_winner() {
     );
     assert_eq!(board.candidates[0].id.as_str(), "c2");
     assert!(board.decision.winner().is_none(), "{:?}", board.decision);
+    // The only candidate past the gates is not a winner for that alone.
+    let mut out = cand(3, 1, vec![]);
+    out.tamper = vec!["tests/t.py:1: skips a test".into()];
+    let board =
+        rank(&run(), &ProbeContext::default(), &[], &[cand(1, 2, vec![test_stage(&[], true)]), out], &[]);
+    assert!(
+        matches!(&board.decision, Decision::NoWinner { reason }
+        if reason.starts_with("nothing that ran shows that c1, the only candidate that passed the gates, does what the task asks")),
+        "{:?}",
+        board.decision
+    );
 }
 
 #[test]
@@ -311,7 +322,7 @@ fn an_output_the_task_shows_decides_and_a_changed_output_alone_does_not() {
     let board = rank(&run(), &ctx, &[], &[same], &[]);
     assert!(
         matches!(&board.decision, Decision::NoWinner { reason }
-        if reason.ends_with("every candidate's tests and examples gave the base's results")),
+        if reason.ends_with("its tests and examples gave the base's results")),
         "{:?}",
         board.decision
     );
