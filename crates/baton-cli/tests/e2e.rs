@@ -1228,11 +1228,7 @@ fn tests_that_read_the_users_checkout_name_no_winner() {
     let fix = env.agent("fix", "#!/bin/sh\nsed -i 's/a - b/a + b/' src/calc.py\n");
     let out = env.baton(&["run", "fix add", "--agent", &fix]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(
-        stdout_of(&out).contains("its tests and examples gave the base's results"),
-        "{}",
-        text(&out)
-    );
+    assert!(stdout_of(&out).contains("its tests and examples gave the base's results"), "{}", text(&out));
     // The check before any run finds out why: emptying the sources changes nothing.
     let out = env.baton(&["doctor", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -126,6 +126,9 @@ pub struct Git {
     cwd: PathBuf,
     git_dir: Option<PathBuf>,
     work_tree: Option<PathBuf>,
+    /// Where new objects go, and where else objects are read from (see
+    /// [`Git::writing_objects_to`]).
+    objects: Option<(PathBuf, Vec<PathBuf>)>,
 }
 
 /// Variables that would redirect git away from the directory we name.
@@ -165,13 +168,26 @@ const FIXED_CONFIG: &[&str] = &[
 
 impl Git {
     pub fn at(dir: impl Into<PathBuf>) -> Git {
-        Git { cwd: dir.into(), git_dir: None, work_tree: None }
+        Git { cwd: dir.into(), git_dir: None, work_tree: None, objects: None }
     }
 
     /// Git for a checkout whose git directory is elsewhere.
     pub fn split(git_dir: impl Into<PathBuf>, work_tree: impl Into<PathBuf>) -> Git {
         let work_tree = work_tree.into();
-        Git { cwd: work_tree.clone(), git_dir: Some(git_dir.into()), work_tree: Some(work_tree) }
+        Git {
+            cwd: work_tree.clone(),
+            git_dir: Some(git_dir.into()),
+            work_tree: Some(work_tree),
+            objects: None,
+        }
+    }
+
+    /// This git, writing the objects it makes into `objects` (another repository's object
+    /// directory) and reading objects from `also` as well: a workspace's collected work lands in
+    /// the user's repository as it is made, with no fetch after.
+    pub fn writing_objects_to(mut self, objects: impl Into<PathBuf>, also: Vec<PathBuf>) -> Git {
+        self.objects = Some((objects.into(), also));
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -200,6 +216,12 @@ impl Git {
         }
         if let Some(w) = &self.work_tree {
             cmd.arg("--work-tree").arg(w);
+        }
+        if let Some((objects, also)) = &self.objects {
+            cmd.env("GIT_OBJECT_DIRECTORY", objects);
+            if let Ok(joined) = std::env::join_paths(also) {
+                cmd.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", joined);
+            }
         }
         cmd
     }
@@ -529,6 +551,11 @@ impl Git {
             .filter(|p| !p.is_empty())
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect())
+    }
+
+    /// Whether the repository has the object `id` (in its own store or an alternate).
+    pub fn has_object(&self, id: &Oid) -> Result<bool, GitError> {
+        Ok(self.output(["cat-file", "-e", id.as_str()])?.success())
     }
 
     /// The blob id of `path` in a commit or tree; `None` when it has no such file.

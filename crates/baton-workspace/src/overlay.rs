@@ -132,11 +132,21 @@ pub fn remove_unused_snapshots(snapshots: &Path) -> usize {
     let mut removed = 0;
     for entry in std::fs::read_dir(snapshots).into_iter().flatten().flatten() {
         let path = entry.path();
+        // A snapshot's base index (`<commit>.index`) goes with its snapshot.
+        if path.extension().is_some_and(|e| e == "index") || path.is_file() {
+            continue;
+        }
         if mounts.contains(&format!("lowerdir={}", path.display())) {
             continue;
         }
         if remove_dir_all_forcibly(&path).is_ok() {
             removed += 1;
+        }
+    }
+    for entry in std::fs::read_dir(snapshots).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_file() && !path.with_extension("").is_dir() {
+            let _ = std::fs::remove_file(&path);
         }
     }
     removed
