@@ -1273,3 +1273,60 @@ fn a_whitespace_only_change_is_no_change() {
 fn stdout_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// What people read, held as snapshots: the scoreboard of `baton show` and the lines the run
+/// prints, for a tournament with a winner, a breaker, a cheat and a crash. Run ids, times,
+/// durations, commits and paths are redacted: they differ from run to run.
+#[test]
+fn the_scoreboard_and_the_run_lines_read_as_they_did() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    let breaker = env.agent("breaker", "#!/bin/sh\necho 'add() { echo 5; }' > src/calc.sh\n");
+    let cheat = env.agent("cheat", "#!/bin/sh\nsed -i 's/check adds/: check adds/' tests/run.sh\n");
+    let crash = env.agent("crash", "#!/bin/sh\nexit 3\n");
+    let out = env.baton(&[
+        "run",
+        "fix add",
+        "--agent",
+        &fix,
+        "--agent",
+        &breaker,
+        "--agent",
+        &cheat,
+        "--agent",
+        &crash,
+        "--jobs",
+        "1",
+        "--agent-jobs",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let filters = vec![
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "[RUN]"),
+        (r"\b[0-9a-f]{40}\b", "[COMMIT]"),
+        (r"\b[0-9a-f]{10}\b", "[SHORT]"),
+        (r"\(\d+(\.\d+)?(ms|s)\)", "([TIME])"),
+        (r"after \d+(\.\d+)?(ms|s)", "after [TIME]"),
+        (r"in \d+(\.\d+)?(ms|s)", "in [TIME]"),
+        (r"/tmp/[^ \n]*", "[PATH]"),
+    ];
+    insta::with_settings!({ filters => filters.clone() }, {
+        insta::assert_snapshot!("show", String::from_utf8_lossy(&env.baton(&["show"]).stdout));
+    });
+    // The candidates' lines (and their notes) depend on which finished first; the run's own
+    // lines do not.
+    let mut lines: Vec<String> = Vec::new();
+    let mut candidate_line = false;
+    for l in stderr(&out).lines() {
+        if l.starts_with("    note:") && candidate_line {
+            continue;
+        }
+        candidate_line = ["c1", "c2", "c3", "c4"].iter().any(|c| l.starts_with(c));
+        if !candidate_line {
+            lines.push(l.to_owned());
+        }
+    }
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("run_lines", lines.join("\n"));
+    });
+}

@@ -22,9 +22,10 @@
 //!    passes. Against it: a test that passes on the base fails or no longer runs; its own new
 //!    test fails; tests candidates wrote that pass on the base fail; an example now raises; a
 //!    stage judged by its status got worse; a new lint or security finding. Tests that most
-//!    different changes, from at least two agents, break the same way are likely pinned to
-//!    the behaviour the task asks to change ([`pinned`]): they count for nothing, and the
-//!    scoreboard says so.
+//!    different changes that show they change the task's behaviour (a fact for them, or an
+//!    example whose output they change), from at least two agents, break the same way are
+//!    likely pinned to the behaviour the task asks to change ([`pinned`]): they count for
+//!    nothing, and the scoreboard says so.
 //!
 //!    Each fact for a candidate has a grade: *test* (a test someone other than its agent
 //!    wrote, failing on the base), *example* (what the task shows or reports, a review stage)
@@ -40,10 +41,11 @@
 //! 4. **Decision.** One candidate *covers* another when every fact for the other holds as much
 //!    for it and nothing counts more against it; it *dominates* when it covers and is not
 //!    covered. A winner is a change that dominates every other different change that passed
-//!    the gates and has at least one fact for it of grade test or example. Confidence: *high*
-//!    when a test-grade fact separates it from every different change and nothing counts
-//!    against it; *medium* when examples, or what the others break, separate it; *low* when
-//!    only its own tests or, among equals, its size did. Otherwise there is no winner (exit
+//!    the gates, has at least one fact for it of grade test or example, and nothing against
+//!    it (that the others break as much does not make a breakage fit to merge). Confidence:
+//!    *high* when a test-grade fact separates it from every different change; *medium* when
+//!    examples, or what the others break, separate it; *low* when only its own tests or, among
+//!    equals, its size did. Otherwise there is no winner (exit
 //!    4): the scoreboard carries the shortlist of different changes that nothing separates
 //!    from the best, and for each pair what tells them apart or what would. A verification
 //!    that cannot be evidence (a missing runner, tests that run nowhere, tests that read the
@@ -367,8 +369,17 @@ pub fn rank(
         .collect();
     let voters: Vec<usize> = (0..n).filter(|&i| eligible[i] && copy_of[i].is_none()).collect();
 
-    // ---- Facts.
-    let (pinned_set, pinned) = pinned::pinned_tests(candidates, &voters);
+    // ---- Facts. A test is pinned to the old behaviour only by the votes of changes that show
+    // they change the behaviour the task is about: a fact for them, or an example whose output
+    // they change. Two changes that break the same tests and show nothing else are two broken
+    // changes, not a consensus about the tests.
+    let unpinned = std::collections::BTreeSet::new();
+    let changes_behaviour = |i: usize| {
+        ms[i].probe_changed > 0
+            || !facts::facts(&candidates[i], candidates, probes, matrix, &unpinned).pro.is_empty()
+    };
+    let voices: Vec<usize> = voters.iter().copied().filter(|&i| changes_behaviour(i)).collect();
+    let (pinned_set, pinned) = pinned::pinned_tests(candidates, &voices);
     let fs: Vec<Facts> =
         candidates.iter().map(|e| facts::facts(e, candidates, probes, matrix, &pinned_set)).collect();
 
@@ -581,7 +592,24 @@ fn decide(
             by_size: true,
         };
     }
-    // One change dominates every other.
+    // One change dominates every other; still, what it breaks (unless pinned) makes it no
+    // change to merge: that the others break as much says nothing for it.
+    if !fs[best].con.is_empty() {
+        let against: Vec<String> = fs[best].con.iter().map(|(f, &n)| ctx.describe(f, n, best)).collect();
+        let shown: Vec<&str> = against.iter().take(2).map(String::as_str).collect();
+        return Outcome::NoWinner {
+            reason: format!(
+                "the best candidate, {}, {}{}",
+                c[best].id,
+                shown.join(" and "),
+                match against.len().saturating_sub(2) {
+                    0 => String::new(),
+                    more => format!(" (and {more} more)"),
+                }
+            ),
+            shortlist: shortlist_of(reps),
+        };
+    }
     if fs[best].strongest().is_none() {
         return Outcome::NoWinner {
             reason: format!(
@@ -598,11 +626,8 @@ fn decide(
         .map(|&r| ctx.separation(best, r))
         .min_by_key(|(_, confidence)| confidence_rank(*confidence))
         .unwrap_or_else(|| {
-            let confidence = if fs[best].strongest() == Some(Grade::Test) && fs[best].con.is_empty() {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            };
+            let confidence =
+                if fs[best].strongest() == Some(Grade::Test) { Confidence::High } else { Confidence::Medium };
             ("gates", confidence)
         });
     let reason = match rivals.first() {
@@ -759,9 +784,9 @@ impl Words<'_> {
             .filter(|(f, k)| r.pro.get(*f).is_none_or(|m| m < *k))
             .filter_map(|(f, _)| w.grades.get(f).copied())
             .max();
+        // A winner has nothing against it (see `decide`).
         match beyond {
-            Some(Grade::Test) if w.con.is_empty() => ("tests", Confidence::High),
-            Some(Grade::Test) => ("tests", Confidence::Medium),
+            Some(Grade::Test) => ("tests", Confidence::High),
             Some(Grade::Example) => ("examples", Confidence::Medium),
             Some(Grade::Own) => ("own_tests", Confidence::Low),
             None if r.con.iter().any(|(f, k)| w.con.get(f).is_none_or(|m| m < k)) => {

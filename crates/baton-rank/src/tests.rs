@@ -454,7 +454,8 @@ fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_ch
     let p = &board.pinned[0];
     assert_eq!(
         (p.tests.as_slice(), p.broken_by.as_slice(), p.of, p.agents),
-        (&["test_args".to_owned()][..], &[CandidateId::nth(1), CandidateId::nth(2)][..], 3, 2)
+        (&["test_args".to_owned()][..], &[CandidateId::nth(1), CandidateId::nth(2)][..], 2, 2),
+        "of the changes that change what the task's examples do"
     );
     assert_eq!(board.candidates[0].pinned, ["test_args"]);
     assert!(board.candidates[0].negative.is_empty());
@@ -743,4 +744,24 @@ fn a_layout_only_change_is_out_and_a_setup_problem_names_no_winner() {
         board.decision
     );
     assert_eq!(board.setup_problems, [problem]);
+}
+
+/// Two changes that break the same tests and show nothing else are two broken changes, not a
+/// consensus that the tests pin the old behaviour; and the best candidate is no winner while
+/// something counts against it, however much the others break too.
+#[test]
+fn broken_changes_are_no_consensus_and_the_best_with_something_against_it_is_no_winner() {
+    use TestChange::*;
+    let fixes_one =
+        cand(1, 2, vec![test_stage(&[("adds", Fixed), ("adds_zero", Broken), ("identity", Broken)], false)]);
+    let fixes_none = cand(2, 2, vec![test_stage(&[("adds_zero", Broken), ("identity", Broken)], false)]);
+    let board = rank(&run(), &ProbeContext::default(), &[], &[fixes_one, fixes_none], &[]);
+    assert!(board.pinned.is_empty(), "only c1 shows it changes anything: {:?}", board.pinned);
+    match &board.decision {
+        Decision::NoWinner { reason } => {
+            assert_eq!(reason, "the best candidate, c1, breaks adds_zero and breaks identity")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(board.candidates[0].id.as_str(), "c1", "still the best of them");
 }
