@@ -323,7 +323,7 @@ impl Dispatcher<'_> {
             &self.targets,
             &self.results,
         )?;
-        let probe_context = evidence::probe_context(probes, &self.results);
+        let probe_context = evidence::probe_context(probes, &self.results, &plan.task.body);
         let setup_problems = match self.results.get(&Subject::Base) {
             Some((base_results, _)) => {
                 let verified: Vec<&[StageResult]> = self

@@ -193,12 +193,17 @@ pub(crate) fn with_candidate_scripts(
 }
 
 /// The probes as the ranking reads them: what the task shows, who wrote each, what the base did.
-pub(crate) fn probe_context(probes: &ProbeRunner, results: &HashMap<Subject, Verification>) -> ProbeContext {
+pub(crate) fn probe_context(
+    probes: &ProbeRunner,
+    results: &HashMap<Subject, Verification>,
+    task: &str,
+) -> ProbeContext {
     ProbeContext {
         names: probes.probes.iter().map(|p| p.name.clone()).collect(),
         shown: probes.probes.iter().map(|p| p.shown.clone()).collect(),
         authors: probes.probes.iter().map(script_authors).collect(),
         base: results.get(&Subject::Base).map(|(_, p)| p.clone()).unwrap_or_default(),
+        values: baton_verify::task_values(task),
     }
 }
 

@@ -316,7 +316,6 @@ fn python_imports(
         return Ok(Vec::new());
     }
     let names: Vec<String> = names.into_iter().take(50).collect();
-    let pattern = format!(r"^(class|def)[[:space:]]+({})\b", names.join("|"));
-    let definitions = repo.git().grep(base, &pattern, &["*.py"])?;
+    let definitions = repo.git().grep(base, &baton_verify::definition_pattern(&names), &["*.py"])?;
     Ok(baton_verify::definition_modules(&names, &definitions, packages))
 }

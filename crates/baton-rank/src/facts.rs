@@ -20,6 +20,9 @@ pub(crate) enum Fact {
     PassesWritten { row: usize },
     /// An example's output now matches what the task shows.
     ShownOutput { probe: usize, statement: usize },
+    /// An example or a candidate's script that runs to its end on the base prints, as a line of
+    /// its own, a string value the task quotes, which it does not print on the base.
+    PrintsQuoted { probe: usize, statement: usize },
     /// An example or a candidate's script that fails on the base with an exception of its own
     /// runs to its end.
     CrashGone { probe: usize, statement: usize },
@@ -246,9 +249,27 @@ fn probe_facts(f: &mut Facts, e: &CandidateEvidence, ctx: &ProbeContext) {
                 let fact = key(|probe, statement| Fact::ShownOutput { probe, statement });
                 f.grades.insert(fact.clone(), Grade::Example);
                 *f.pro.entry(fact).or_default() += 1;
+            } else if !crate::is_error(b) && newly_quoted(b, c, &ctx.values).is_some() {
+                // Whoever wrote the program, the base ran the same one to its end: what it
+                // prints now and did not print there is the change's doing, and the task says
+                // that value. It may be the value the task reports getting; but the base, which
+                // does what the task reports, did not print it.
+                let fact = key(|probe, statement| Fact::PrintsQuoted { probe, statement });
+                f.grades.insert(fact.clone(), Grade::Example);
+                *f.pro.entry(fact).or_default() += 1;
             }
         }
     }
+}
+
+/// The first line of `candidate` that is, trimmed, one of the forms of a value the task quotes
+/// and that `base` does not print in any of its forms.
+pub(crate) fn newly_quoted<'a>(base: &str, candidate: &'a str, values: &[Vec<String>]) -> Option<&'a str> {
+    let prints = |output: &str, forms: &[String]| output.lines().any(|l| forms.iter().any(|f| f == l.trim()));
+    candidate
+        .lines()
+        .map(str::trim)
+        .find(|line| values.iter().any(|forms| forms.iter().any(|f| f == line) && !prints(base, forms)))
 }
 
 /// What a fact says, for people: `what` names the candidates' tests of a matrix row and the
@@ -282,6 +303,20 @@ pub(crate) fn describe(
         }
         Fact::ShownOutput { probe, statement } => {
             format!("{}: output now matches what the task shows", label(*probe, *statement))
+        }
+        Fact::PrintsQuoted { probe, statement } => {
+            let base = probes.base.get(*probe).and_then(|b| b.statements.get(*statement));
+            let printed = outputs
+                .get(*probe)
+                .and_then(|o| o.statements.get(*statement))
+                .zip(base)
+                .and_then(|(o, b)| newly_quoted(b, o, &probes.values))
+                .map(|l| format!(" `{}`", l.chars().take(60).collect::<String>()))
+                .unwrap_or_default();
+            format!(
+                "{}: prints{printed}, a value the task quotes, which the base does not print",
+                label(*probe, *statement)
+            )
         }
         Fact::CrashGone { probe, statement } => {
             let base = probes

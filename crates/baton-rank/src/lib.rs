@@ -18,8 +18,11 @@
 //!    that fails on the base passes (the repository's tests, hidden tests; a test stage without
 //!    per-test results counts as one test); tests another candidate wrote that fail on the base
 //!    pass; an example's output now matches what the task shows; an example or a candidate's
-//!    script that crashes on the base runs to its end; a review stage that fails on the base
-//!    passes. Against it: a test that passes on the base fails or no longer runs; its own new
+//!    script that runs to its end on the base prints a string value the task quotes, which it
+//!    did not print on the base (the program is the same on both sides, so the change made
+//!    the difference, and the task, not the script's author, names the value); an example or a
+//!    candidate's script that crashes on the base runs to its end; a review stage that fails
+//!    on the base passes. Against it: a test that passes on the base fails or no longer runs; its own new
 //!    test fails; tests candidates wrote that pass on the base fail; an example now raises; a
 //!    stage judged by its status got worse; a new lint or security finding. Tests that most
 //!    different changes that show they change the task's behaviour (a fact for them, or an
@@ -36,7 +39,9 @@
 //!    shows): on unseen work none of these tells a right change from a wrong one better than
 //!    chance, and agents that share a model repeat each other's mistakes. They order the
 //!    shortlist and are shown; they never make a winner, except that among changes with the
-//!    same facts for them and none against, the smaller is taken (with low confidence).
+//!    same facts for them, none against, and the same likely pinned tests broken, the smaller
+//!    is taken (with low confidence). Whether keeping a pinned test passing is the narrower fix
+//!    or the incomplete one, nothing that ran says.
 //!
 //! 4. **Decision.** One candidate *covers* another when every fact for the other holds as much
 //!    for it and nothing counts more against it; it *dominates* when it covers and is not
@@ -124,6 +129,9 @@ pub struct ProbeContext {
     /// base or on a candidate, not for changing what the task's examples do.
     pub authors: Vec<Vec<CandidateId>>,
     pub base: Vec<ProbeOutcome>,
+    /// The string values the task quotes, each in the forms a program may print it (see
+    /// `baton_verify::task_values`).
+    pub values: Vec<Vec<String>>,
 }
 
 impl ProbeContext {
@@ -559,12 +567,26 @@ fn decide(
     }
     // Several different changes that nothing dominates.
     if front.len() > 1 {
-        let equal = front.iter().all(|&i| fs[i].same_as(&fs[best]) && fs[i].con.is_empty());
+        // Equal also in the tests each breaks that count as pinned: a correct change must break
+        // those, a wrong one may as well, and which breaks the right ones is for a human to say.
+        let pinned = |i: usize| {
+            let mut p = fs[i].pinned.clone();
+            p.sort();
+            p
+        };
+        let same_facts = front.iter().all(|&i| fs[i].same_as(&fs[best]) && fs[i].con.is_empty());
+        let equal = same_facts && front.iter().all(|&i| pinned(i) == pinned(best));
         let smaller = |i: usize| (c[i].lines_changed, c[i].tokens_changed);
         let smallest = front.iter().copied().min_by_key(|&i| smaller(i)).unwrap_or(best);
         let unique = front.iter().filter(|&&i| smaller(i) == smaller(smallest)).count() == 1;
         if !(equal && unique && fs[best].strongest().is_some()) {
-            let reason = if equal {
+            let reason = if same_facts && !equal {
+                format!(
+                    "{} and {} have the same evidence but do not break the same tests among those \
+                     likely pinned to the old behaviour; a human must choose",
+                    c[front[0]].id, c[front[1]].id
+                )
+            } else if equal {
                 format!(
                     "{} and {} have the same evidence with different changes of one size; a human must choose",
                     c[front[0]].id, c[front[1]].id
@@ -709,6 +731,13 @@ impl Words<'_> {
         if shown > 0 {
             parts.push(format!("matches {} the task shows", plural_count(shown, "output", "outputs")));
         }
+        let quoted = f.pro.keys().filter(|k| matches!(k, Fact::PrintsQuoted { .. })).count();
+        if quoted > 0 {
+            parts.push(format!(
+                "prints a value the task quotes in {}",
+                plural_count(quoted, "program", "programs")
+            ));
+        }
         let crashes = f.pro.keys().filter(|k| matches!(k, Fact::CrashGone { .. })).count();
         if crashes > 0 {
             parts.push(format!(
@@ -767,6 +796,7 @@ impl Words<'_> {
             Fact::Fixed { test, .. } => format!("fails {test}"),
             Fact::PassesWritten { .. }
             | Fact::ShownOutput { .. }
+            | Fact::PrintsQuoted { .. }
             | Fact::CrashGone { .. }
             | Fact::StagePasses { .. } => {
                 format!("does not: {}", facts::describe(fact, n, self.probes, self.matrix, &[]))

@@ -283,6 +283,7 @@ fn an_output_the_task_shows_decides_and_a_changed_output_alone_does_not() {
         shown: vec![vec![Some("[1, 2, 3]".into()), None]],
         authors: vec![],
         base: vec![probe(&["[1, 2]", "ok"])],
+        ..ProbeContext::default()
     };
     let mut same = cand(1, 2, vec![]);
     same.probes = vec![probe(&["[1, 2]", "ok"])];
@@ -431,6 +432,7 @@ fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_ch
         shown: vec![vec![None]],
         authors: vec![],
         base: vec![probe(&["ValueError: repeated elements"])],
+        ..ProbeContext::default()
     };
     // Two different fixes make the example work and both break the test that pinned the error;
     // a third leaves the example failing and breaks nothing.
@@ -489,6 +491,92 @@ fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_ch
     assert!(board.decision.winner().is_none(), "{:?}", board.decision);
 }
 
+/// A program that runs to its end on the base (a candidate's reproduction script here) and
+/// prints, on one candidate only, a value the task quotes: the task's words decide, not the
+/// script's author. A value the base prints already, or one printed where the base crashed,
+/// is no such evidence.
+#[test]
+fn printing_a_value_the_task_quotes_that_the_base_does_not_print_speaks_for_a_candidate() {
+    let quoted = vec![
+        vec!["\\operatorname{arccsc}{x}".to_owned(), "'\\\\operatorname{arccsc}{x}'".to_owned()],
+        vec!["\\operatorname{acsc}{x}".to_owned(), "'\\\\operatorname{acsc}{x}'".to_owned()],
+    ];
+    let ctx = ProbeContext {
+        names: vec!["c3's repro.py".into()],
+        shown: vec![vec![None]],
+        authors: vec![vec![CandidateId::nth(3)]],
+        base: vec![probe(&["\\arcsin{x}\n\\operatorname{acsc}{x}"])],
+        values: quoted,
+    };
+    let mut right = cand(1, 6, vec![]);
+    right.probes = vec![probe(&["\\arcsin{x}\n\\operatorname{arccsc}{x}"])];
+    let mut other = cand(2, 2, vec![]);
+    other.probes = vec![probe(&["\\arcsin{x}\n\\operatorname{acsc}(x)"])];
+    let mut author = cand(3, 3, vec![]);
+    author.probes = vec![probe(&["\\arcsin{x}\n'\\\\operatorname{arccsc}{x}'"])];
+    let board = rank(&run(), &ctx, &[], &[right.clone(), other.clone(), author.clone()], &[]);
+    let c = |id: &str| board.candidates.iter().find(|c| c.id.as_str() == id).unwrap();
+    assert!(
+        c("c1")
+            .positive
+            .iter()
+            .any(|p| p.contains("prints `\\operatorname{arccsc}{x}`, a value the task quotes")),
+        "{:?}",
+        c("c1").positive
+    );
+    assert!(c("c2").positive.is_empty(), "a changed output the task does not quote: {:?}", c("c2").positive);
+    assert!(!c("c3").positive.is_empty(), "the literal as written (its repr) counts as well");
+    // c1 and c3 print what the task quotes; nothing separates them but size, and they have the
+    // same evidence: the smaller wins, at low confidence.
+    assert_eq!(board.decision.winner().map(|c| c.as_str()), Some("c3"), "{:?}", board.decision);
+
+    // Printed where the base crashed: that is the crash gone, not a value the base lacks.
+    let crashed = ProbeContext { base: vec![probe(&["\\arcsin{x}\nValueError: bad"])], ..ctx.clone() };
+    let board = rank(&run(), &crashed, &[], &[right.clone(), other.clone()], &[]);
+    let c1 = board.candidates.iter().find(|c| c.id.as_str() == "c1").unwrap();
+    assert!(c1.positive.iter().all(|p| !p.contains("a value the task quotes")), "{:?}", c1.positive);
+
+    // The value the base prints already (the one the task reports getting) is nothing.
+    let mut same = cand(1, 6, vec![]);
+    same.probes = vec![probe(&["\\operatorname{acsc}{x}\n(more)"])];
+    let board = rank(&run(), &ctx, &[], &[same, other], &[]);
+    assert!(board.candidates.iter().all(|c| c.positive.is_empty()), "{:?}", board.candidates);
+}
+
+/// Size breaks a tie only among changes that break the same tests: one that keeps a likely
+/// pinned test passing may be the narrower fix or the incomplete one, and nothing that ran says
+/// which.
+#[test]
+fn size_does_not_choose_between_breaking_a_pinned_test_and_keeping_it() {
+    use TestChange::*;
+    let ctx = ProbeContext {
+        names: vec!["example 1".into()],
+        shown: vec![vec![None]],
+        authors: vec![],
+        base: vec![probe(&["ValueError: repeated elements"])],
+        ..ProbeContext::default()
+    };
+    let fix = |n: usize, lines: usize, breaks: &[(&str, TestChange)]| {
+        let mut c = cand(n, lines, vec![test_stage(breaks, breaks.is_empty())]);
+        c.probes = vec![probe(&["Permutation(1)"])];
+        c
+    };
+    let a = fix(1, 5, &[("test_args", Broken)]);
+    let b = fix(2, 11, &[("test_args", Broken)]);
+    let keeps = fix(3, 3, &[]);
+    let board = rank(&run(), &ctx, &[], &[a.clone(), b.clone(), keeps], &[]);
+    assert_eq!(board.pinned.len(), 1, "a and b agree that test_args is pinned");
+    match &board.decision {
+        Decision::NoWinner { reason } => {
+            assert!(reason.contains("do not break the same tests among those likely pinned"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Breaking the same pinned tests, the smaller change still wins.
+    let board = rank(&run(), &ctx, &[], &[a, b], &[]);
+    assert_eq!(board.decision.winner().map(|c| c.as_str()), Some("c1"), "{:?}", board.decision);
+}
+
 #[test]
 fn equal_line_counts_are_told_apart_by_tokens() {
     use TestChange::*;
@@ -532,6 +620,7 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
             probe(&["start\nValueError: not enough values to unpack"]),
             probe(&["ok"]),
         ],
+        ..ProbeContext::default()
     };
     let mut other_error = cand(1, 2, vec![]);
     other_error.probes = vec![
@@ -565,6 +654,7 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
         shown: ctx.shown[1..].to_vec(),
         authors: ctx.authors[1..].to_vec(),
         base: ctx.base[1..].to_vec(),
+        ..ProbeContext::default()
     };
     let mut crashes = cand(1, 1, vec![]);
     crashes.probes =
@@ -656,6 +746,7 @@ fn a_probe_that_timed_out_counts_for_nothing() {
         shown: vec![vec![None]],
         authors: vec![],
         base: vec![probe(&["RecursionError: maximum recursion depth exceeded"])],
+        ..ProbeContext::default()
     };
     let mut slow = cand(1, 2, vec![]);
     slow.probes = vec![baton_core::ProbeOutcome { timed_out: true, ..probe(&["partial output"]) }];
@@ -676,6 +767,7 @@ fn votes_from_the_disqualified_do_not_make_a_test_pinned() {
         shown: vec![vec![Some("ok".into())]],
         authors: vec![],
         base: vec![probe(&["fails"])],
+        ..ProbeContext::default()
     };
     let mut fix = cand(1, 5, vec![test_stage(&[("test_old_message", Broken)], false)]);
     fix.probes = vec![probe(&["ok"])];

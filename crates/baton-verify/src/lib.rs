@@ -21,8 +21,8 @@ pub use baseline::setup_problems;
 pub use compare::compare;
 pub use error::SetupError;
 pub use probes::{
-    Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, extract_probes, is_script_path,
-    normalize, python_packages, used_names,
+    Probe, ProbeKind, ProbeRunner, candidate_scripts, definition_modules, definition_pattern, extract_probes,
+    is_script_path, normalize, python_packages, task_values, used_names,
 };
 pub use protect::{Protected, looks_like_test};
 pub use related::{RelatedTests, present_in, related_parts};

@@ -105,6 +105,85 @@ pub fn extract_probes(task: &str) -> Vec<Probe> {
     unique
 }
 
+/// The string values a task quotes: inline code spans in its prose, and lines of its fenced
+/// blocks, that are one complete Python string literal (`'\\arcsin{x}'`, `"a, b"`). An issue
+/// quotes the output it gets and the output it wants this way; a program that prints one shows
+/// it as a line of its output, either as the literal is written (its `repr`) or as its value.
+/// Each value comes with both forms, the value first; values shorter than three characters
+/// (too common to say anything) are left out.
+pub fn task_values(task: &str) -> Vec<Vec<String>> {
+    let mut spans: Vec<&str> = Vec::new();
+    let mut in_block = false;
+    for line in task.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if in_block {
+            // an output line, or one shown after a session's prompt
+            spans.push(line.trim());
+            continue;
+        }
+        let mut parts = line.split('`');
+        parts.next();
+        while let (Some(span), Some(_)) = (parts.next(), parts.next()) {
+            spans.push(span.trim());
+        }
+    }
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for span in spans {
+        let Some(value) = python_string_literal(span) else { continue };
+        if value.trim().chars().count() < 3 {
+            continue;
+        }
+        let forms = if value == span { vec![value] } else { vec![value, span.to_owned()] };
+        if !out.contains(&forms) {
+            out.push(forms);
+        }
+    }
+    out
+}
+
+/// The value of one complete Python string literal (with an optional `r`, `u` or `b` prefix),
+/// or `None` when `s` is anything else (code, two literals, a literal with more after it).
+fn python_string_literal(s: &str) -> Option<String> {
+    let prefix_len = s.find(['\'', '"'])?;
+    let prefix = s[..prefix_len].to_ascii_lowercase();
+    if !matches!(prefix.as_str(), "" | "r" | "u" | "b" | "br" | "rb") {
+        return None;
+    }
+    let raw = prefix.contains('r');
+    let body = &s[prefix_len..];
+    let quote = body.chars().next()?;
+    let inner = body.strip_prefix(quote)?.strip_suffix(quote)?;
+    let mut value = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == quote {
+            return None; // the literal ends before the span does
+        }
+        if c != '\\' {
+            value.push(c);
+            continue;
+        }
+        let next = chars.next()?;
+        match next {
+            _ if raw => {
+                value.push('\\');
+                value.push(next);
+            }
+            '\\' | '\'' | '"' => value.push(next),
+            'n' => value.push('\n'),
+            't' => value.push('\t'),
+            other => {
+                value.push('\\');
+                value.push(other);
+            }
+        }
+    }
+    Some(value)
+}
+
 /// Code spans in prose that call something, `Name(...)` or `a.b(...).c`: what an issue's
 /// author quotes when they say what a call does. Spans with no call, statements and text that
 /// is not one balanced expression are left out; so is a call already quoted before.
@@ -630,11 +709,16 @@ fn preamble(packages: &[String], imports: &[(String, Vec<String>)]) -> String {
     out
 }
 
-/// The names the task's Python examples call (`Name(...)`) or reach into (`Name.attr`), in
-/// order of appearance: the ones an example may use without importing them.
+/// The names the task's Python examples use without defining them first, in order: the ones
+/// they call (`Name(...)`) or reach into (`Name.attr`), then the others they read (`x` in
+/// `f(x)`, a symbol the issue's author created earlier in their session). The preamble imports
+/// a name only while it is still missing, so a name the example binds itself costs nothing.
 pub fn used_names(probes: &[Probe]) -> Vec<String> {
     let ident = Regex::new(r"[A-Za-z_]\w*").expect("valid regex");
-    let mut out: Vec<String> = Vec::new();
+    let strings =
+        Regex::new(r#"(?s)[rRbBuUfF]{0,2}('''.*?'''|""".*?"""|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"#)
+            .expect("valid regex");
+    let (mut called, mut read): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for probe in probes {
         let sources: Vec<&str> = match &probe.kind {
             ProbeKind::Script { source } => vec![source],
@@ -643,32 +727,58 @@ pub fn used_names(probes: &[Probe]) -> Vec<String> {
             ProbeKind::Command { .. } | ProbeKind::CandidateScript { .. } => continue,
         };
         for source in sources {
+            // Words inside string literals are no names.
+            let source = strings.replace_all(source, |c: &regex::Captures| " ".repeat(c[0].len()));
+            let source = source.as_ref();
             for m in ident.find_iter(source) {
                 let before = source[..m.start()].chars().next_back();
                 if before.is_some_and(|c| c == '.' || c.is_alphanumeric() || c == '_') {
                     continue; // an attribute, or the tail of a number like `1e5`
                 }
                 let name = m.as_str();
-                let after = source[m.end()..].trim_start_matches([' ', '\t']).chars().next();
-                let used = after == Some('(')
-                    || (after == Some('.') && name.starts_with(|c: char| c.is_ascii_uppercase()));
-                if used && !NEVER_IMPORTED.contains(&name) && !out.iter().any(|n| n == name) {
-                    out.push(name.to_owned());
+                if NEVER_IMPORTED.contains(&name) {
+                    continue;
+                }
+                let rest = source[m.end()..].trim_start_matches([' ', '\t']);
+                let after = rest.chars().next();
+                let into = if after == Some('(')
+                    || (after == Some('.') && name.starts_with(|c: char| c.is_ascii_uppercase()))
+                {
+                    &mut called
+                } else if after == Some('=') && !rest.starts_with("==") {
+                    continue; // bound here, or a keyword argument's name
+                } else {
+                    &mut read
+                };
+                if !into.iter().any(|n| n == name) {
+                    into.push(name.to_owned());
                 }
             }
         }
     }
-    out
+    read.retain(|n| !called.contains(n));
+    called.extend(read);
+    called
 }
 
-/// Keywords that look like calls (`not (x)`) and `print`: never the project's names.
+/// Python's keywords and `print`: never the project's names.
 const NEVER_IMPORTED: &[&str] = &[
-    "and", "assert", "async", "await", "elif", "else", "except", "for", "from", "if", "import", "in", "is",
-    "lambda", "not", "or", "print", "return", "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def",
+    "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is",
+    "lambda", "nonlocal", "not", "or", "pass", "print", "raise", "return", "try", "while", "with", "yield",
 ];
 
-/// Where the project defines each name, from `(path, line)` matches of top-level `class NAME` or
-/// `def NAME` lines: per name, up to three modules of the project's `packages`, shallowest first.
+/// A `git grep -E` pattern for the lines where a module defines one of `names` at its top: a
+/// `class` or `def`, or an assignment to it (alone or among others, `x, y = symbols('x y')`).
+pub fn definition_pattern(names: &[String]) -> String {
+    let names = names.join("|");
+    format!(
+        r"^(class|def)[[:space:]]+({names})\b|^([A-Za-z_][A-Za-z0-9_]*[[:space:]]*,[[:space:]]*)*({names})[[:space:]]*(,[^=]*)?=([^=]|$)"
+    )
+}
+
+/// Where the project defines each name, from `(path, line)` matches of [`definition_pattern`]
+/// (a top-level `class NAME`, `def NAME` or assignment to `NAME`): per name, up to three modules of the project's `packages`, shallowest first.
 /// Test and example code is left out; names no module defines are dropped.
 pub fn definition_modules(
     names: &[String],
@@ -676,11 +786,17 @@ pub fn definition_modules(
     packages: &[String],
 ) -> Vec<(String, Vec<String>)> {
     let def = Regex::new(r"^(?:class|def)\s+([A-Za-z_]\w*)").expect("valid regex");
+    let assign =
+        Regex::new(r"^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*,?\s*=(?:[^=]|$)").expect("valid regex");
+    let defines = |line: &str, name: &str| {
+        def.captures(line).is_some_and(|c| &c[1] == name)
+            || assign.captures(line).is_some_and(|c| c[1].split(',').any(|n| n.trim() == name))
+    };
     let mut out = Vec::new();
     for name in names {
         let mut modules: Vec<String> = definitions
             .iter()
-            .filter(|(_, line)| def.captures(line).is_some_and(|c| &c[1] == name))
+            .filter(|(_, line)| defines(line, name))
             .filter_map(|(path, _)| module_of(path, packages))
             .collect();
         modules.sort_by_key(|m| (m.matches('.').count(), m.clone()));
@@ -910,6 +1026,25 @@ mod tests {
     }
 
     #[test]
+    fn string_values_the_task_quotes_are_found_with_the_forms_a_program_prints() {
+        let task = "`latex(acsc(x))` gives `'\\\\operatorname{acsc}{x}'` instead of \
+                    `'\\\\operatorname{arccsc}{x}'`; `f(\"a\", \"b\")` and `'ab'` and `x = 'abc'`\n\
+                    ```\n>>> g()\n\"it's\"\nr'\\d+'\n```\n`'one' + 'two'` `'it\\'s'`\n";
+        let values = task_values(task);
+        assert_eq!(
+            values,
+            [
+                vec!["\\operatorname{acsc}{x}".to_owned(), "'\\\\operatorname{acsc}{x}'".to_owned()],
+                vec!["\\operatorname{arccsc}{x}".to_owned(), "'\\\\operatorname{arccsc}{x}'".to_owned()],
+                vec!["it's".to_owned(), "\"it's\"".to_owned()],
+                vec!["\\d+".to_owned(), "r'\\d+'".to_owned()],
+                vec!["it's".to_owned(), "'it\\'s'".to_owned()],
+            ],
+            "calls, assignments, two literals and values under three characters are no values"
+        );
+    }
+
+    #[test]
     fn calls_quoted_inline_in_the_prose_become_one_session() {
         let task = "`Permutation` fails\n\nCalling `Permutation([[0,1],[0,1]])` raises a `ValueError`; so does \
                     `Permutation([[0,1],[0,1]])` again and `x.f(1).args[0]`.\n\
@@ -988,10 +1123,18 @@ mod import_tests {
     #[test]
     fn names_the_examples_use_are_found_where_the_project_defines_them() {
         let probes = extract_probes(
-            "```python\nfrom pkg import top\nx = Thing(top())\nprint(Other.make(1), len(x))\nif not (x): pass\n```\n",
+            "```python\nfrom pkg import top\nx = Thing(top())\nprint(Other.make(1), len(x))\nif not (x): pass\n\
+             show(y, style='full words', z == 1)\n```\n",
         );
-        assert_eq!(used_names(&probes), ["Thing", "top", "Other", "len"]);
+        assert_eq!(
+            used_names(&probes),
+            ["Thing", "top", "Other", "len", "show", "pkg", "x", "y", "z"],
+            "called names first; no keywords, no words in strings, no keyword arguments' names"
+        );
         let definitions = [
+            ("pkg/abc.py".to_owned(), "x, y, zeta = symbols('x y zeta')".to_owned()),
+            ("pkg/deeper/sym.py".to_owned(), "y = 1".to_owned()),
+            ("pkg/cmp.py".to_owned(), "y == 2".to_owned()),
             ("pkg/deep/mod.py".to_owned(), "class Thing(Base):".to_owned()),
             ("pkg/a.py".to_owned(), "class Thing:".to_owned()),
             ("pkg/tests/test_a.py".to_owned(), "class Thing:".to_owned()),
@@ -1000,14 +1143,21 @@ mod import_tests {
             ("pkg/c.py".to_owned(), "def Others():".to_owned()),
         ];
         let packages = vec!["pkg".to_owned()];
-        let names: Vec<String> = ["Thing", "top", "Other"].map(String::from).to_vec();
+        let names: Vec<String> = ["Thing", "top", "Other", "y", "z"].map(String::from).to_vec();
         assert_eq!(
             definition_modules(&names, &definitions, &packages),
             [
                 ("Thing".to_owned(), vec!["pkg.a".to_owned(), "pkg.deep.mod".to_owned()]),
                 ("Other".to_owned(), vec!["pkg.b".to_owned()]),
+                ("y".to_owned(), vec!["pkg.abc".to_owned(), "pkg.deeper.sym".to_owned()]),
             ]
         );
+        // The pattern git greps with finds the same lines, and not comparisons or deeper code.
+        let pattern = Regex::new(&definition_pattern(&names).replace("[[:space:]]", r"\s")).unwrap();
+        for (_, line) in &definitions[..3] {
+            assert_eq!(pattern.is_match(line), !line.contains("=="), "{line}");
+        }
+        assert!(!pattern.is_match("    y = 2"));
     }
 
     #[test]
