@@ -39,9 +39,9 @@
 //!    shows): on unseen work none of these tells a right change from a wrong one better than
 //!    chance, and agents that share a model repeat each other's mistakes. They order the
 //!    shortlist and are shown; they never make a winner, except that among changes with the
-//!    same facts for them, none against, and the same likely pinned tests broken, the smaller
-//!    is taken (with low confidence). Whether keeping a pinned test passing is the narrower fix
-//!    or the incomplete one, nothing that ran says.
+//!    same facts for them and none against, the smaller is taken (with low confidence). Tests
+//!    likely pinned count for nothing either way here too: breaking them or keeping them
+//!    passing does not make two changes unequal.
 //!
 //! 4. **Decision.** One candidate *covers* another when every fact for the other holds as much
 //!    for it and nothing counts more against it; it *dominates* when it covers and is not
@@ -567,26 +567,14 @@ fn decide(
     }
     // Several different changes that nothing dominates.
     if front.len() > 1 {
-        // Equal also in the tests each breaks that count as pinned: a correct change must break
-        // those, a wrong one may as well, and which breaks the right ones is for a human to say.
-        let pinned = |i: usize| {
-            let mut p = fs[i].pinned.clone();
-            p.sort();
-            p
-        };
-        let same_facts = front.iter().all(|&i| fs[i].same_as(&fs[best]) && fs[i].con.is_empty());
-        let equal = same_facts && front.iter().all(|&i| pinned(i) == pinned(best));
+        // Tests likely pinned to the old behaviour count for nothing either way: breaking them
+        // or not, changes with the same facts are equals.
+        let equal = front.iter().all(|&i| fs[i].same_as(&fs[best]) && fs[i].con.is_empty());
         let smaller = |i: usize| (c[i].lines_changed, c[i].tokens_changed);
         let smallest = front.iter().copied().min_by_key(|&i| smaller(i)).unwrap_or(best);
         let unique = front.iter().filter(|&&i| smaller(i) == smaller(smallest)).count() == 1;
         if !(equal && unique && fs[best].strongest().is_some()) {
-            let reason = if same_facts && !equal {
-                format!(
-                    "{} and {} have the same evidence but do not break the same tests among those \
-                     likely pinned to the old behaviour; a human must choose",
-                    c[front[0]].id, c[front[1]].id
-                )
-            } else if equal {
+            let reason = if equal {
                 format!(
                     "{} and {} have the same evidence with different changes of one size; a human must choose",
                     c[front[0]].id, c[front[1]].id

@@ -543,11 +543,10 @@ fn printing_a_value_the_task_quotes_that_the_base_does_not_print_speaks_for_a_ca
     assert!(board.candidates.iter().all(|c| c.positive.is_empty()), "{:?}", board.candidates);
 }
 
-/// Size breaks a tie only among changes that break the same tests: one that keeps a likely
-/// pinned test passing may be the narrower fix or the incomplete one, and nothing that ran says
-/// which.
+/// Tests likely pinned count for nothing either way: a change that keeps one passing and one
+/// that breaks it, with the same facts otherwise, are equals, and the smaller is taken.
 #[test]
-fn size_does_not_choose_between_breaking_a_pinned_test_and_keeping_it() {
+fn a_likely_pinned_test_counts_for_nothing_whether_broken_or_kept() {
     use TestChange::*;
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
@@ -563,18 +562,12 @@ fn size_does_not_choose_between_breaking_a_pinned_test_and_keeping_it() {
     };
     let a = fix(1, 5, &[("test_args", Broken)]);
     let b = fix(2, 11, &[("test_args", Broken)]);
-    let keeps = fix(3, 3, &[]);
-    let board = rank(&run(), &ctx, &[], &[a.clone(), b.clone(), keeps], &[]);
-    assert_eq!(board.pinned.len(), 1, "a and b agree that test_args is pinned");
-    match &board.decision {
-        Decision::NoWinner { reason } => {
-            assert!(reason.contains("do not break the same tests among those likely pinned"), "{reason}")
-        }
-        other => panic!("{other:?}"),
+    for (keeps_lines, winner) in [(3, "c3"), (7, "c1")] {
+        let keeps = fix(3, keeps_lines, &[]);
+        let board = rank(&run(), &ctx, &[], &[a.clone(), b.clone(), keeps], &[]);
+        assert_eq!(board.pinned.len(), 1, "a and b agree that test_args is pinned");
+        assert_eq!(board.decision.winner().map(|c| c.as_str()), Some(winner), "{:?}", board.decision);
     }
-    // Breaking the same pinned tests, the smaller change still wins.
-    let board = rank(&run(), &ctx, &[], &[a, b], &[]);
-    assert_eq!(board.decision.winner().map(|c| c.as_str()), Some("c1"), "{:?}", board.decision);
 }
 
 #[test]
