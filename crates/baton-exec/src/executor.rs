@@ -12,6 +12,12 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
 
     /// Where processes run, as the run header and `doctor` say it.
     fn describe(&self) -> String;
+
+    /// Whether it enforces a [`Spec`]'s confinement (otherwise what a process did outside its
+    /// workspace can only be found afterwards).
+    fn confines(&self) -> bool {
+        false
+    }
 }
 
 /// Processes on this machine, as the user's.

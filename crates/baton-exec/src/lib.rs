@@ -26,12 +26,14 @@
 mod cancel;
 mod executor;
 mod procfs;
+mod sandbox;
 mod supervise;
 mod sync;
 
 pub use cancel::{Cancel, CancelHandle, CancelLevel};
 pub use executor::{Executor, Local};
 pub use procfs::{ProcessIdentity, identity_of, kill_recorded_group};
+pub use sandbox::{Bwrap, Confinement, Network, find_bwrap};
 pub use supervise::{End, Finished, Process, Spec, StdinSource, spawn};
 pub use sync::{SyncOutput, run_sync};
 

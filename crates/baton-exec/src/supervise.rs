@@ -42,6 +42,12 @@ pub struct Spec {
     pub silence_timeout: Option<Duration>,
     /// Time between `SIGTERM` and `SIGKILL` when stopping.
     pub grace: Duration,
+    /// What it may touch, for an executor that confines (see [`crate::Confinement`]); an
+    /// executor that does not runs it as it is.
+    pub confine: Option<Box<crate::Confinement>>,
+    /// The program is a launcher that exits with 128 + N when what it runs is killed by
+    /// signal N (bubblewrap): such a code is read as that signal.
+    pub exit_code_carries_signal: bool,
 }
 
 /// What the child reads on stdin.
@@ -67,6 +73,8 @@ impl Spec {
             wall_timeout: None,
             silence_timeout: None,
             grace: Duration::from_secs(5),
+            confine: None,
+            exit_code_carries_signal: false,
         }
     }
 
@@ -105,6 +113,11 @@ impl Spec {
     pub fn timeouts(mut self, wall: Option<Duration>, silence: Option<Duration>) -> Spec {
         self.wall_timeout = wall;
         self.silence_timeout = silence;
+        self
+    }
+
+    pub fn confine(mut self, confinement: crate::Confinement) -> Spec {
+        self.confine = Some(Box::new(confinement));
         self
     }
 
@@ -404,7 +417,14 @@ impl Process {
         let end = match (stop, status) {
             (Some(StopReason::Timeout(kind)), _) => End::TimedOut { kind },
             (Some(StopReason::Cancelled), _) => End::Cancelled,
-            (None, Ok(status)) => end_of(status),
+            (None, Ok(status)) => match end_of(status) {
+                // A sandbox's launcher reports its child's death by signal N as exit code
+                // 128 + N, as a shell does.
+                End::Exited { code } if spec.exit_code_carries_signal && (129..=128 + 64).contains(&code) => {
+                    End::Signaled { signal: code - 128 }
+                }
+                end => end,
+            },
             (None, Err(e)) => End::SpawnFailed { message: format!("lost track of the process: {e}") },
         };
         tracing::debug!(command = %spec.display(), ?end, "process finished");
