@@ -83,7 +83,7 @@ impl Agent for CommandAgent {
         for (k, v) in &self.env {
             spec = spec.env(k, v);
         }
-        Ok(Plan::Process { spec, parser: Box::new(ExitCodeParser) })
+        Ok(Plan::Process { spec: Box::new(spec), parser: Box::new(ExitCodeParser) })
     }
 
     fn timeout(&self) -> Option<Duration> {

@@ -72,12 +72,15 @@ pub struct AgentContext {
     pub home: PathBuf,
     /// How long an agent may run on after it reported its final result.
     pub exit_timeout: std::time::Duration,
+    /// Whether baton's sandbox confines the agent's process: a CLI that would sandbox its own
+    /// commands leaves that to baton (a sandbox cannot start inside another here).
+    pub confined: bool,
 }
 
 /// How to produce a candidate.
 pub enum Plan {
     /// Run a process in the workspace and read its output with the parser.
-    Process { spec: baton_exec::Spec, parser: Box<dyn OutputParser> },
+    Process { spec: Box<baton_exec::Spec>, parser: Box<dyn OutputParser> },
     /// Apply a recorded diff to the workspace.
     ApplyPatch { patch: Vec<u8>, source: PathBuf },
 }
@@ -113,6 +116,10 @@ pub trait Agent: Send + Sync {
     fn plan(&self, ctx: &AgentContext) -> Result<Plan, AgentError>;
     /// The agent's own wall-clock limit, if it overrides the run's.
     fn timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// What changes about the agent when baton's sandbox confines it, for the run header.
+    fn when_confined(&self) -> Option<String> {
         None
     }
 }

@@ -150,6 +150,11 @@ pub(crate) struct RunArgs {
     /// The branch `baton merge` lands on (default: merge.target, or the current branch).
     #[arg(long, value_name = "BRANCH")]
     pub(crate) target: Option<String>,
+    /// What confines agents, tests and examples (default: run.sandbox): `auto` (bubblewrap
+    /// where it works), `bwrap` (bubblewrap or no run), `off` (unconfined; baton checks your
+    /// repository after each agent instead).
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "bwrap", "off"])]
+    pub(crate) sandbox: Option<String>,
     /// A command whose output shows the behaviour the task is about, run on the base and on
     /// every candidate (repeatable). Examples in the task text are probes too.
     #[arg(long = "probe", value_name = "COMMAND")]

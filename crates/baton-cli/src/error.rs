@@ -56,7 +56,9 @@ impl From<EngineError> for CliError {
     fn from(e: EngineError) -> CliError {
         let code = match &e {
             EngineError::Git(g) => git_code(g),
-            EngineError::Setup(_) | EngineError::UnknownStrategy { .. } => ExitCode::Config,
+            EngineError::Setup(_) | EngineError::UnknownStrategy { .. } | EngineError::Sandbox(_) => {
+                ExitCode::Config
+            }
             EngineError::DirtyTree { .. } | EngineError::Refused(_) | EngineError::AlreadyMerged { .. } => {
                 ExitCode::Refused
             }

@@ -742,6 +742,7 @@ fn figures_startup_and_event_latency() {
             grace: Duration::from_secs(1),
             home: scratch.path().join("home"),
             exit_timeout: Duration::from_secs(10),
+            confined: false,
         };
         let baton_agents::Plan::Process { mut parser, .. } = baton_agents::Agent::plan(&agent, &ctx).unwrap()
         else {

@@ -137,7 +137,8 @@ fn merging_a_never_verified_candidate_needs_force() {
     let marker = env.home.path().join("fixed");
     let slow_fix = env.agent("slowfix", &format!("{FIX}touch {}\nsleep 1000 &\nwait\n", marker.display()));
     let child = env
-        .command(&["run", "fix add", "--agent", &slow_fix])
+        // It signals the test through a file outside its workspace: unconfined.
+        .command(&["run", "fix add", "--agent", &slow_fix, "--sandbox", "off"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

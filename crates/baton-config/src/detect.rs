@@ -27,6 +27,8 @@ fn stage(name: &str, kind: StageKind, run: &str, parser: ParserKind) -> StageCon
         env: BTreeMap::new(),
         better: Default::default(),
         tolerance: 0.05,
+        // Installing the project's dependencies needs their registry.
+        network: kind == StageKind::Setup,
     }
 }
 

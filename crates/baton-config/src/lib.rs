@@ -24,7 +24,8 @@ pub use load::{
 };
 pub use schema::{
     AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, Price,
-    ProbeConfig, RelatedRule, RunConfig, StageConfig, StrategyConfig, VerifyConfig, WorkspaceMode,
+    ProbeConfig, RelatedRule, RunConfig, SandboxMode, StageConfig, StrategyConfig, VerifyConfig,
+    WorkspaceMode,
 };
 pub use values::{ByteSize, parse_duration};
 

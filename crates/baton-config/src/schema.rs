@@ -48,6 +48,33 @@ pub struct RunConfig {
     pub workspace_root: PathBuf,
     pub keep_workspaces: bool,
     pub guidance_files: Vec<String>,
+    pub sandbox: SandboxMode,
+    pub sandbox_writable: Vec<String>,
+}
+
+/// What confines agents, tests and examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxMode {
+    /// bubblewrap where it can start a sandbox, else nothing.
+    #[default]
+    Auto,
+    /// bubblewrap, and no run without it.
+    Bwrap,
+    /// Nothing: baton checks the user's repository after each agent instead.
+    Off,
+}
+
+impl std::str::FromStr for SandboxMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SandboxMode, String> {
+        match s {
+            "auto" => Ok(SandboxMode::Auto),
+            "bwrap" => Ok(SandboxMode::Bwrap),
+            "off" => Ok(SandboxMode::Off),
+            other => Err(format!("unknown sandbox `{other}`: use auto, bwrap or off")),
+        }
+    }
 }
 
 impl RunConfig {
@@ -391,6 +418,10 @@ pub struct StageConfig {
     /// For the metric parser: the relative change tolerated before it counts as worse.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
+    /// Whether it may reach the network when sandboxed (a setup stage that installs packages);
+    /// without it, only a loopback of its own.
+    #[serde(default)]
+    pub network: bool,
 }
 
 /// Which way a metric improves.

@@ -24,6 +24,8 @@ pub(crate) struct AgentJob {
     pub(crate) emitter: Emitter,
     pub(crate) cancel: Cancel,
     pub(crate) executor: Arc<dyn Executor>,
+    /// What the agent's process may touch, where the executor confines it.
+    pub(crate) confine: Option<baton_exec::Confinement>,
 }
 
 pub(crate) struct AgentResult {
@@ -40,7 +42,8 @@ impl AgentJob {
         let t = Instant::now();
         let outcome = match self.agent.plan(&self.ctx) {
             Err(e) => AgentOutcome::SpawnFailed { message: e.to_string() },
-            Ok(Plan::Process { spec, parser }) => {
+            Ok(Plan::Process { mut spec, parser }) => {
+                spec.confine = self.confine.clone().map(Box::new);
                 let started = |pid| {
                     self.emitter.emit(RunEvent::ProcessStarted {
                         pid,
@@ -50,7 +53,7 @@ impl AgentJob {
                 };
                 let emit =
                     |activity| self.emitter.emit(RunEvent::AgentActivity { candidate: id.clone(), activity });
-                baton_agents::drive(self.executor.as_ref(), spec, parser, self.cancel.clone(), started, emit)
+                baton_agents::drive(self.executor.as_ref(), *spec, parser, self.cancel.clone(), started, emit)
                     .await
             }
             Ok(Plan::ApplyPatch { patch, source }) => {

@@ -75,6 +75,9 @@ pub async fn check_stages(
         base: None,
         publish: None,
         split: Split::None,
+        // The check runs the user's own commands on HEAD before any agent: unconfined, as
+        // when they run them.
+        confine: None,
     };
     let results = runner.run(&ctx, cancel.clone(), &|_| {}).await;
     let mut problems = baton_verify::setup_problems(&logs, &results, &[]);

@@ -25,4 +25,6 @@ pub(crate) struct Bench {
     pub(crate) artifacts: PathBuf,
     pub(crate) emitter: Emitter,
     pub(crate) cancel: Cancel,
+    /// What each process may touch.
+    pub(crate) containment: crate::contain::Containment,
 }

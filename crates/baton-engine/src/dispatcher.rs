@@ -419,7 +419,9 @@ fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot])
             grace: plan.config.run.grace,
             home: dir.join("home"),
             exit_timeout: plan.config.run.exit_timeout,
+            confined: plan.containment.enforced,
         };
+        let confine = plan.containment.agent(&ws, &ctx.home);
         let job = AgentJob {
             agent: slot.agent.clone(),
             ctx,
@@ -430,6 +432,7 @@ fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot])
             emitter: bench.emitter.clone(),
             cancel: bench.cancel.clone(),
             executor: plan.executor.clone(),
+            confine,
         };
         let (limit, mut cancel) = (limit.clone(), bench.cancel.clone());
         units.spawn(async move {

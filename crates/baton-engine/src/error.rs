@@ -34,6 +34,9 @@ pub enum EngineError {
     AlreadyMerged { run: String, candidate: Option<String>, commit: String },
     #[error("hidden tests `{spec}`: {problem}")]
     HiddenTests { spec: String, problem: HiddenTestsProblem },
+    /// The sandbox asked for cannot be had, or its settings are wrong.
+    #[error("{0}")]
+    Sandbox(String),
     #[error("the disk is full: {0}")]
     DiskFull(String),
     #[error("cannot write {}", path.display())]

@@ -27,6 +27,7 @@
 
 mod agent;
 mod check;
+mod contain;
 mod context;
 mod decide;
 mod dispatcher;

@@ -105,6 +105,7 @@ impl Matrix<'_> {
             let (limit, emitter, cancel, git) =
                 (limit.clone(), self.bench.emitter.clone(), self.bench.cancel.clone(), git.clone());
             let artifacts = self.bench.artifacts.clone();
+            let confine = self.bench.containment.subject(&ws);
             async move {
                 let _permit = limit.acquire_owned().await;
                 let mut cells: Vec<Vec<baton_core::TestCase>> = Vec::new();
@@ -137,6 +138,7 @@ impl Matrix<'_> {
                         base: None,
                         publish: None,
                         split: Split::None,
+                        confine: confine.clone(),
                     };
                     let results = runner.run_tests(&ctx, cancel.clone(), &emitter.sink()).await;
                     let flaky: Vec<&String> = results.iter().flat_map(|r| r.flaky.iter()).collect();

@@ -107,6 +107,8 @@ pub struct RunPlan {
     pub(crate) warnings: Vec<String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) run_id: Option<RunId>,
+    /// What each process may touch (see [`crate::contain`]).
+    pub(crate) containment: crate::contain::Containment,
     /// Where candidates' workspaces come from.
     pub(crate) workspaces: Arc<dyn WorkspaceProvider>,
     /// Where the run's processes run.
@@ -151,7 +153,13 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
             ),
         }
     }
-    let executor = req.executor.clone();
+    let (executor, unconfined) = crate::contain::executor(config.run.sandbox, req.executor.clone())?;
+    warnings.extend(unconfined);
+    let containment = crate::contain::Containment::new(&repo, &config.run, executor.confines())?;
+    if containment.enforced {
+        notes.push(format!("agents, tests and examples run {}", executor.describe()));
+        notes.extend(req.agents.iter().filter_map(|a| a.when_confined()));
+    }
     let runner = StageRunner::new(&config.verify, &config.run)?
         .watching_repo(&repo.root)
         .with_executor(executor.clone());
@@ -237,6 +245,15 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
     };
     let workspaces: Arc<dyn WorkspaceProvider> = Arc::new(Local(match config.run.workspace {
         WorkspaceMode::Clone => WorkspaceKind::Clone,
+        // A worktree's git directory lies inside the user's, which a sandbox keeps read-only.
+        WorkspaceMode::Worktree if containment.enforced => {
+            warnings.push(
+                "run.workspace = \"worktree\" keeps each candidate's git directory inside your repository, \
+                 which the sandbox keeps read-only: using clones (set run.sandbox = \"off\" to use worktrees, unconfined)"
+                    .into(),
+            );
+            WorkspaceKind::Clone
+        }
         WorkspaceMode::Worktree => WorkspaceKind::Worktree,
         WorkspaceMode::Overlay => WorkspaceKind::Overlay,
         WorkspaceMode::Auto => baton_workspace::best_local(&workspace_root),
@@ -269,6 +286,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         workspaces,
         workspace_root,
         executor,
+        containment,
         config,
     })
 }

@@ -104,12 +104,13 @@ pub async fn run_with(
         });
     }
     let keep_workspaces = plan.config.run.keep_workspaces;
+    let containment = plan.containment.clone();
     let shared = Arc::new(Shared {
         plan,
         run: run_id.clone(),
         base,
         ws_dir: ws_dir.clone(),
-        bench: Bench { artifacts, emitter: emitter.clone(), cancel: cancel.clone() },
+        bench: Bench { artifacts, emitter: emitter.clone(), cancel: cancel.clone(), containment },
     });
     let result = dispatcher::dispatch(shared.clone(), &mut slots, decider).await;
 

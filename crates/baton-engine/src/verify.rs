@@ -263,6 +263,7 @@ fn context(
         base,
         publish,
         split: job.split.clone(),
+        confine: bench.containment.subject(&job.ws),
     }
 }
 

@@ -26,7 +26,9 @@ fn repo(markers: &Path) -> TestRepo {
         (
             "baton.toml",
             &format!(
-                "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"test\"\nrun = \"touch {}/$BATON_SUBJECT; sh tests/run.sh\"\nparser = \"tap\"\n",
+                // The stages and agents meet through marker files outside their workspaces,
+                // which a sandbox would not let them share.
+                "[run]\ngrace = \"1s\"\nsandbox = \"off\"\n\n[[verify.stage]]\nname = \"test\"\nrun = \"touch {}/$BATON_SUBJECT; sh tests/run.sh\"\nparser = \"tap\"\n",
                 markers.display()
             ),
         ),

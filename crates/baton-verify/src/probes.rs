@@ -548,6 +548,11 @@ impl ProbeRunner {
                 .env("PYTHONHASHSEED", "0")
                 // Warnings (deprecations, syntax warnings while importing) are noise here.
                 .env("PYTHONWARNINGS", "ignore");
+            // Probes never need the network: the confinement as the subject's, network off.
+            let spec = match &ctx.confine {
+                Some(c) => spec.confine(c.clone().network(baton_exec::Network::Private)),
+                None => spec,
+            };
             let process = self.executor.spawn(spec);
             if let Some(pid) = process.pid() {
                 emit(RunEvent::ProcessStarted {

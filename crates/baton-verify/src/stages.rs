@@ -42,6 +42,9 @@ pub struct SubjectContext {
     pub publish: Option<BaseResultsSender>,
     /// How the related tests are split, where candidates' own related tests differ.
     pub split: Split,
+    /// What its stages and probes may touch, where the executor confines them; a stage that
+    /// sets `network = true` also reaches the network.
+    pub confine: Option<baton_exec::Confinement>,
 }
 
 /// How a subject runs the tests related to the union of all candidates' changes.
@@ -529,6 +532,11 @@ impl StageRunner {
         }
         for (k, v) in &stage.env {
             spec = spec.env(k, v);
+        }
+        if let Some(c) = &ctx.confine {
+            let network =
+                if stage.network { baton_exec::Network::Host } else { baton_exec::Network::Private };
+            spec = spec.confine(c.clone().network(network));
         }
         let process = self.executor.spawn(spec);
         if let Some(pid) = process.pid() {

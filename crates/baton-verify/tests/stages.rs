@@ -23,6 +23,7 @@ fn context(dir: &std::path::Path, related: &[&str]) -> SubjectContext {
         base: None,
         publish: None,
         split: Split::None,
+        confine: None,
     }
 }
 
@@ -435,4 +436,44 @@ async fn a_rerun_goes_over_the_group_that_failed_only() {
     assert_eq!(runs(dir.path()), ["a", "fragile", "fragile"]);
     let cmp = &compare(&base, std::slice::from_ref(c))[0];
     assert_eq!(cmp.with_change(baton_core::TestChange::Broken).collect::<Vec<_>>(), ["test_fragile"]);
+}
+
+/// Confined, a stage reaches no network unless it says `network = true`; a loopback of its own
+/// is always there. Needs bubblewrap (skipped where it cannot run, failed in CI).
+#[tokio::test]
+async fn a_confined_stage_reaches_the_network_only_when_it_says_so() {
+    let bwrap = match baton_exec::find_bwrap()
+        .ok_or("bwrap is not on PATH".to_owned())
+        .and_then(|p| baton_exec::Bwrap::probe(&p))
+    {
+        Ok(b) => b,
+        Err(e) if std::env::var_os("BATON_REQUIRE_SANDBOX").is_some() => panic!("no sandbox: {e}"),
+        Err(e) => return eprintln!("skipped: {e}"),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let connect = format!(
+        "python3 -c 'import socket; socket.create_connection((\\\"127.0.0.1\\\", {port}), timeout=3)'"
+    );
+    let toml = format!(
+        "[[verify.stage]]\nname = \"offline\"\nkind = \"custom\"\nrun = \"{connect}\"\n\
+         [[verify.stage]]\nname = \"online\"\nkind = \"custom\"\nrun = \"{connect}\"\nnetwork = true\n"
+    );
+    let r = runner(&toml).with_executor(std::sync::Arc::new(bwrap));
+    let mut ctx = context(dir.path(), &[]);
+    ctx.confine =
+        Some(baton_exec::Confinement { writable: vec![dir.path().to_owned()], ..Default::default() });
+    let results = r.run(&ctx, Cancel::never(), &|_| {}).await;
+    let status = |name: &str| results.iter().find(|r| r.stage == name).map(|r| r.status.clone());
+    assert!(matches!(status("offline"), Some(StageStatus::Failed { .. })), "{results:?}");
+    assert_eq!(status("online"), Some(StageStatus::Passed), "{results:?}");
+    // Unconfined (no sandbox asked for), the same stage reaches it.
+    ctx.confine = None;
+    let results = r.run(&ctx, Cancel::never(), &|_| {}).await;
+    assert_eq!(status_of(&results, "offline"), Some(StageStatus::Passed), "{results:?}");
+}
+
+fn status_of(results: &[baton_core::StageResult], name: &str) -> Option<StageStatus> {
+    results.iter().find(|r| r.stage == name).map(|r| r.status.clone())
 }

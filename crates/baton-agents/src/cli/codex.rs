@@ -21,20 +21,28 @@ pub(crate) fn sandbox_disabled(args: &[String]) -> bool {
     args.iter().any(|a| a == "--dangerously-bypass-approvals-and-sandbox" || a == "--yolo")
 }
 
+/// Whether the user's extra arguments choose a sandbox mode themselves.
+pub(crate) fn chooses_sandbox(args: &[String]) -> bool {
+    sandbox_disabled(args)
+        || args.iter().any(|a| a == "--sandbox" || a == "-s" || a.starts_with("--sandbox="))
+}
+
+/// `confined`: baton's sandbox already confines Codex, and Codex's own (bubblewrap inside
+/// bubblewrap) cannot start there: its commands then run as Codex itself does, confined alike.
 pub(crate) fn command(
     c: &AgentConfig,
     prompt: &str,
     key: Option<String>,
     home: &Home,
+    confined: bool,
     cmd: &mut Command,
 ) -> std::io::Result<()> {
     let codex_home = home.root.join(".codex");
     std::fs::create_dir_all(&codex_home)?;
     cmd.env("CODEX_HOME", codex_home.to_string_lossy());
     cmd.arg("exec").arg("--json").arg("--skip-git-repo-check");
-    let chooses_sandbox = c.args.iter().any(|a| a == "--sandbox" || a == "-s" || a.starts_with("--sandbox="));
-    if !sandbox_disabled(&c.args) && !chooses_sandbox {
-        cmd.arg("--sandbox").arg("workspace-write");
+    if !chooses_sandbox(&c.args) {
+        cmd.arg("--sandbox").arg(if confined { "danger-full-access" } else { "workspace-write" });
     }
     cmd.arg("-c").arg("check_for_update_on_startup=false");
     if let Some(m) = &c.model {
@@ -97,6 +105,13 @@ impl Dialect for Events {
             }
             (Some("item.completed"), Some("command_execution")) => {
                 let code = item["exit_code"].as_i64();
+                // Its own sandbox could not start: the command never ran, whatever Codex says.
+                let output = text(item, &["aggregated_output"]).unwrap_or("");
+                if code != Some(0)
+                    && let Some(line) = output.lines().find(|l| l.starts_with("bwrap: "))
+                {
+                    tally.sandbox_failure.get_or_insert_with(|| clip(line, 160));
+                }
                 out.push(AgentActivity::ToolResult {
                     tool: "shell".into(),
                     ok: code == Some(0),

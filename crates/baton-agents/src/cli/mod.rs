@@ -288,6 +288,15 @@ impl Agent for CliAgent {
         &self.config.name
     }
 
+    fn when_confined(&self) -> Option<String> {
+        (self.config.kind == AgentKind::Codex && !codex::chooses_sandbox(&self.config.args)).then(|| {
+            format!(
+                "{}: Codex's own sandbox is off, as it cannot start inside baton's, which confines it instead",
+                self.config.name
+            )
+        })
+    }
+
     fn preflight(&self) -> Result<(), AgentError> {
         let c = &self.config;
         let Some(program) = self.program() else {
@@ -369,7 +378,7 @@ impl Agent for CliAgent {
         let key = self.key_value();
         match self.config.kind {
             AgentKind::Claude => claude::command(&self.config, &prompt, key, &mut cmd),
-            AgentKind::Codex => codex::command(&self.config, &prompt, key, &home, &mut cmd),
+            AgentKind::Codex => codex::command(&self.config, &prompt, key, &home, ctx.confined, &mut cmd),
             AgentKind::Gemini => gemini::command(&self.config, &prompt, key, &home, &mut cmd),
             AgentKind::Opencode => opencode::command(&self.config, &prompt, key, &mut cmd),
             AgentKind::Qwen => qwen::command(&self.config, &prompt, key, &mut cmd),
@@ -429,7 +438,7 @@ impl Agent for CliAgent {
         };
         let parser =
             CliParser::new(self.info.program, dialect, limits, &ctx.workspace, &ctx.home, ctx.exit_timeout);
-        Ok(Plan::Process { spec, parser: Box::new(parser) })
+        Ok(Plan::Process { spec: Box::new(spec), parser: Box::new(parser) })
     }
 
     fn timeout(&self) -> Option<Duration> {
@@ -547,6 +556,9 @@ pub(crate) struct Tally {
     /// An error no retry can cure (a rejected key, an exhausted quota), in the CLI's words:
     /// the agent is stopped at once instead of retrying for minutes.
     pub(crate) fatal: Option<String>,
+    /// The CLI's own sandbox failed to run one of its commands (`bwrap: Can't ...`), in its
+    /// words: whatever it then reports, it worked blind, and the candidate fails.
+    pub(crate) sandbox_failure: Option<String>,
     /// How many times in a row the CLI reported that it could not reach its model endpoint,
     /// and its last words about it.
     pub(crate) unreachable: u32,
@@ -789,6 +801,11 @@ impl OutputParser for CliParser {
     fn outcome(&self, end: &End) -> AgentOutcome {
         if let Some(reason) = &self.stopped {
             return AgentOutcome::Failed { reason: reason.clone() };
+        }
+        if let Some(failure) = &self.tally.sandbox_failure {
+            return AgentOutcome::Failed {
+                reason: format!("{}'s own sandbox could not run its commands: {failure}", self.cli),
+            };
         }
         let verdict = self.tally.verdict.clone().or_else(|| self.dialect.verdict_at_exit(end, &self.tally));
         match verdict {

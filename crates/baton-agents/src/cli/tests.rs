@@ -106,6 +106,25 @@ fn qwen_api_errors_claim_success_but_fail() {
     assert!(failed(p.outcome(&exited(0))).contains("401 invalid x-api-key"));
 }
 
+/// Codex reported success, but its own sandbox never let a command run: a failed candidate,
+/// never "completed with no change".
+#[test]
+fn a_codex_whose_own_sandbox_failed_has_failed() {
+    let mut p = parser(AgentKind::Codex, Limits::default());
+    feed(
+        &mut p,
+        r#"{"type":"thread.started","thread_id":"th1"}
+{"type":"turn.started"}
+{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"/bin/bash -lc 'cat src/calc.sh'","aggregated_output":"bwrap: Can't mkdir /tmp/.git: Read-only file system\n","exit_code":1,"status":"failed"}}
+{"type":"item.completed","item":{"id":"item_2","type":"agent_message","text":"Fixed add() in src/calc.sh."}}
+{"type":"turn.completed","usage":{"input_tokens":20,"cached_input_tokens":0,"output_tokens":2}}"#,
+    );
+    assert_eq!(
+        failed(p.outcome(&exited(0))),
+        "codex's own sandbox could not run its commands: bwrap: Can't mkdir /tmp/.git: Read-only file system"
+    );
+}
+
 #[test]
 fn codex_turns_and_failures() {
     let mut p = parser(AgentKind::Codex, Limits::default());

@@ -19,6 +19,7 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
 
     let git = tool_version("git", &["--version"]);
     let bwrap = tool_version("bwrap", &["--version"]);
+    let sandbox = sandbox_state(config.run.sandbox, bwrap.as_deref());
     // Every endpoint an [[agent]] names, asked once: a closed port is not "ready".
     let mut endpoints: Vec<Value> = Vec::new();
     for a in config.agents.iter().filter(|a| a.kind.is_cli()) {
@@ -101,7 +102,7 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
         let doc = json!({
             "ok": ok,
             "git": git,
-            "sandbox": {"bwrap": bwrap},
+            "sandbox": sandbox,
             "repository": repo.as_ref().map(|r| r.root.display().to_string()),
             "clis": clis,
             "any_cli_ready": any_ready,
@@ -113,7 +114,7 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
         });
         println!("{doc:#}");
     } else {
-        print_report(&git, &bwrap, repo.as_ref(), &clis, &agents, &config);
+        print_report(&git, &sandbox, repo.as_ref(), &clis, &agents, &config);
         if !endpoints.is_empty() {
             println!();
             for e in &endpoints {
@@ -138,23 +139,46 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
     Ok(if ok { ExitCode::Success } else { ExitCode::Failure })
 }
 
+/// What confines a run here under `mode`: `{mode, bwrap, confines, problem, says}`.
+fn sandbox_state(mode: baton_config::SandboxMode, bwrap: Option<&str>) -> Value {
+    use baton_config::SandboxMode;
+    let probe = baton_exec::find_bwrap()
+        .ok_or_else(|| "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)".to_owned())
+        .and_then(|p| baton_exec::Bwrap::probe(&p).map(|_| ()));
+    let mode_name = match mode {
+        SandboxMode::Auto => "auto",
+        SandboxMode::Bwrap => "bwrap",
+        SandboxMode::Off => "off",
+    };
+    let guarantees = "agents, tests and examples write only to their workspace, their own HOME and temporary \
+                      directory; your repository is read-only to them; keys under your HOME are hidden; tests \
+                      and examples have no network";
+    let (confines, says) = match (mode, &probe) {
+        (SandboxMode::Off, _) => {
+            (false, "off: nothing confines agents; baton checks your repository after each agent".to_owned())
+        }
+        (_, Ok(())) => (true, format!("{mode_name}: bubblewrap {}: {guarantees}", bwrap.unwrap_or("?"))),
+        (SandboxMode::Bwrap, Err(e)) => {
+            (false, format!("bwrap: no sandbox can start here, so runs refuse: {e}"))
+        }
+        (SandboxMode::Auto, Err(e)) => (
+            false,
+            format!("auto: no sandbox can start here ({e}): agents run unconfined, checked after each one"),
+        ),
+    };
+    json!({"mode": mode_name, "bwrap": bwrap, "confines": confines, "problem": probe.err(), "says": says})
+}
+
 fn print_report(
     git: &Option<String>,
-    bwrap: &Option<String>,
+    sandbox: &Value,
     repo: Option<&baton_git::Repo>,
     clis: &[Value],
     agents: &[Value],
     config: &Config,
 ) {
     println!("{:<10}{}", "git", git.as_deref().unwrap_or("MISSING: baton needs git on PATH"));
-    println!(
-        "{:<10}{}",
-        "sandbox",
-        match bwrap {
-            Some(v) => format!("bubblewrap {v} (Codex runs commands in its workspace-write sandbox)"),
-            None => "no bubblewrap: codex agents need it (apt-get install bubblewrap) or --dangerously-bypass-approvals-and-sandbox".into(),
-        }
-    );
+    println!("{:<10}{}", "sandbox", sandbox["says"].as_str().unwrap_or(""));
     match repo {
         Some(r) => println!("{:<10}{}", "repo", r.root.display()),
         None => println!("{:<10}not inside a git repository (baton run needs one)", "repo"),

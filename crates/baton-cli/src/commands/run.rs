@@ -30,6 +30,9 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> 
     if let Some(j) = args.agent_jobs {
         options.push((format!("--agent-jobs {j}"), "run.agent_jobs".to_owned(), j.to_string()));
     }
+    if let Some(mode) = &args.sandbox {
+        options.push((format!("--sandbox {mode}"), "run.sandbox".to_owned(), mode.clone()));
+    }
     let resolved = context::resolve(global, Some(&repo.root), options)?;
     let config = resolved.config.clone();
     let task = read_task(&args, &cwd)?;

@@ -1,0 +1,154 @@
+//! Misbehaving agents against the sandbox: what they try to do to the user's repository, HOME,
+//! keys and processes does not happen, and a fix they also make is still verified and wins.
+//! These need bubblewrap: where it cannot run they say they are skipped (CI, which installs
+//! it, sets BATON_REQUIRE_SANDBOX and fails them instead).
+
+#[expect(dead_code, reason = "the helpers are shared with e2e.rs, which uses the rest")]
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Env, FIX, text};
+
+fn sandbox_works() -> bool {
+    let works = baton_exec::find_bwrap().is_some_and(|p| baton_exec::Bwrap::probe(&p).is_ok());
+    if !works {
+        assert!(std::env::var_os("BATON_REQUIRE_SANDBOX").is_none(), "bubblewrap cannot run here");
+        eprintln!("skipped: bubblewrap cannot run here");
+    }
+    works
+}
+
+/// What the user would see of their repository: HEAD, branches, status, stash.
+fn user_state(env: &Env) -> String {
+    [
+        env.repo.git(&["rev-parse", "HEAD"]),
+        env.repo.git(&["for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags"]),
+        env.repo.git(&["status", "--porcelain", "--untracked-files=all"]),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn an_agent_cannot_touch_the_users_repository_home_or_keys_and_its_fix_still_wins() {
+    if !sandbox_works() {
+        return;
+    }
+    let env = Env::new();
+    std::fs::create_dir_all(env.home.path().join(".ssh")).unwrap();
+    std::fs::write(env.home.path().join(".ssh/id_ed25519"), "SECRET-KEY-MATERIAL\n").unwrap();
+    let before = user_state(&env);
+    let head = env.repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let (user, home) = (env.repo.path().display().to_string(), env.home.path().display().to_string());
+    // Each attempt reports how it went into the agent's own tree; then the agent fixes the bug.
+    let script = format!(
+        r#"#!/bin/sh
+try() {{ if sh -c "$2" >/dev/null 2>&1; then echo "$1: done" >> attempts.txt; else echo "$1: refused" >> attempts.txt; fi; }}
+try tree "echo pwned > {user}/PWNED"
+try edit "echo pwned >> {user}/src/calc.sh"
+try update-ref "git -C {user} update-ref refs/heads/main HEAD~0^{{tree}} || git -C {user} update-ref refs/heads/main $(git -C {user} hash-object -w /dev/null)"
+try branch "git -C {user} branch evil"
+try push "git push {user} HEAD:refs/heads/pushed"
+try home "echo pwned > {home}/PWNED"
+try key "cat {home}/.ssh/id_ed25519 >> attempts.txt"
+{fix}"#,
+        fix = FIX.trim_start_matches("#!/bin/sh\n"),
+    );
+    let bad = env.agent("bad", &script);
+    let out = env.baton(&["run", "fix add", "--agent", &bad, "--sandbox", "bwrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("sandboxed with bubblewrap"), "the run header says so: {}", text(&out));
+
+    assert_eq!(user_state(&env), before, "the user's repository changed");
+    assert_eq!(env.repo.git(&["rev-parse", "main"]).trim(), head);
+    assert!(!Path::new(&format!("{home}/PWNED")).exists(), "the agent wrote into the user's HOME");
+    let show = env.show();
+    assert_eq!(show["winner"], "c1", "{show:#}");
+    let reference = format!("refs/baton/runs/{}/c1", show["run"].as_str().unwrap());
+    let attempts = env.repo.git(&["show", &format!("{reference}:attempts.txt")]);
+    for attempt in ["tree", "edit", "update-ref", "branch", "push", "home", "key"] {
+        assert!(attempts.contains(&format!("{attempt}: refused")), "{attempt} was not refused:\n{attempts}");
+    }
+    assert!(!attempts.contains("SECRET"), "the agent read the user's key:\n{attempts}");
+}
+
+#[test]
+fn a_test_stage_reaches_no_network_and_keys_stay_out_of_its_environment() {
+    if !sandbox_works() {
+        return;
+    }
+    let env = Env::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A review stage that says what it can reach and see.
+    std::fs::write(
+        env.repo.path().join("probe_env.py"),
+        format!(
+            "import os, socket\n\
+             print('KEY-SEEN' if os.environ.get('ANTHROPIC_API_KEY') else 'NO-KEY')\n\
+             try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('NETWORK-REACHED')\n\
+             except OSError:\n    print('NO-NETWORK')\n"
+        ),
+    )
+    .unwrap();
+    let config = "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"test\"\nrun = \"sh tests/run.sh\"\nparser = \"tap\"\n\n\
+                  [[verify.stage]]\nname = \"reach\"\nkind = \"custom\"\nrun = \"python3 probe_env.py\"\n";
+    std::fs::write(env.repo.path().join("baton.toml"), config).unwrap();
+    env.repo.git(&["add", "-A"]);
+    env.repo.git(&["commit", "-qm", "a stage that reports what it reaches"]);
+    let fix = env.agent("fix", FIX);
+    let out = env
+        .command(&["run", "fix add", "--agent", &fix, "--sandbox", "bwrap"])
+        .env("ANTHROPIC_API_KEY", "sk-ant-should-not-leak")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = env.show()["run"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(
+        env.repo.path().join(".git/baton/runs").join(run).join("base/verify-reach.log"),
+    )
+    .unwrap();
+    assert!(log.contains("NO-KEY") && log.contains("NO-NETWORK"), "{log}");
+    drop(listener);
+}
+
+#[test]
+fn an_agent_that_escapes_with_setsid_dies_with_a_killed_baton() {
+    if !sandbox_works() {
+        return;
+    }
+    let env = Env::new();
+    let name = format!("baton-escapee-{}", std::process::id());
+    let copy = env.agents.join(&name);
+    std::fs::copy("/bin/sleep", &copy).unwrap();
+    let script = format!("#!/bin/sh\nsetsid {} 1000 &\nsleep 1000\n", copy.display());
+    let agent = env.agent("escapes", &script);
+    let mut child = env
+        .command(&["run", "fix add", "--agent", &agent, "--sandbox", "bwrap"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("cmdline")).ok())
+            .any(|c| c.contains(&name))
+    };
+    let mut waited = 0;
+    while !running() {
+        assert!(waited < 600, "the agent never started its escapee");
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for _ in 0..100 {
+        if !running() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!running(), "a process that left with setsid outlived the baton that was killed");
+}
