@@ -152,3 +152,32 @@ fn an_agent_that_escapes_with_setsid_dies_with_a_killed_baton() {
     }
     assert!(!running(), "a process that left with setsid outlived the baton that was killed");
 }
+
+#[test]
+fn a_fork_bomb_stops_at_the_process_limit() {
+    if baton_exec::cgroups().pids.is_none() {
+        // Without cgroups the limit is an rlimit, which never binds root and counts all of a
+        // user's processes: no fork bomb is run where nothing could bound it.
+        eprintln!("skipped: no cgroup can be made here");
+        return;
+    }
+    let env = Env::new();
+    // A fork bomb for three seconds (`timeout` ends its whole process group), then the fix.
+    let bomb = env.agent(
+        "bomb",
+        &format!(
+            "#!/bin/sh
+timeout -s KILL 3 sh -c 'b() {{ b | b & }}; b; wait' 2> bomb.err
+{}",
+            FIX.trim_start_matches("#!/bin/sh\n")
+        ),
+    );
+    let out = env.baton(&["run", "fix add", "--agent", &bomb, "--set", "run.limits.processes=64"]);
+    let all = text(&out);
+    assert!(all.contains("64 processes per process tree"), "the header says the limit: {all}");
+    assert_eq!(out.status.code(), Some(0), "the machine survived and the fix won: {all}");
+    let show = env.show();
+    let reference = format!("refs/baton/runs/{}/c1", show["run"].as_str().unwrap());
+    let errors = env.repo.git(&["show", &format!("{reference}:bomb.err")]);
+    assert!(errors.to_lowercase().contains("fork"), "the bomb hit the limit: {errors}");
+}

@@ -23,9 +23,9 @@ pub use load::{
     ConfigSources, KeyPath, KeySeg, Layer, LayerSource, MAX_JOBS, MAX_REPEATS, Resolved, load, resolve,
 };
 pub use schema::{
-    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, MergeConfig, ParserKind, Price,
-    ProbeConfig, RelatedRule, RunConfig, SandboxMode, StageConfig, StrategyConfig, VerifyConfig,
-    WorkspaceMode,
+    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, LimitsConfig, MergeConfig,
+    ParserKind, Price, ProbeConfig, RelatedRule, RunConfig, SandboxMode, StageConfig, StrategyConfig,
+    VerifyConfig, WorkspaceMode,
 };
 pub use values::{ByteSize, parse_duration};
 

@@ -50,6 +50,17 @@ pub struct RunConfig {
     pub guidance_files: Vec<String>,
     pub sandbox: SandboxMode,
     pub sandbox_writable: Vec<String>,
+    pub limits: LimitsConfig,
+}
+
+/// `[run.limits]`: 0 leaves a resource unlimited.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub processes: u64,
+    pub memory: ByteSize,
+    pub file_size: ByteSize,
+    pub open_files: u64,
 }
 
 /// What confines agents, tests and examples.

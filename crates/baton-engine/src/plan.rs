@@ -154,11 +154,22 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         }
     }
     let (executor, unconfined) = crate::contain::executor(config.run.sandbox, req.executor.clone())?;
+    let limits = baton_exec::Limits {
+        processes: config.run.limits.processes,
+        memory: config.run.limits.memory.0,
+        file_size: config.run.limits.file_size.0,
+        open_files: config.run.limits.open_files,
+    };
+    let executor: Arc<dyn baton_exec::Executor> =
+        if limits.is_empty() { executor } else { Arc::new(baton_exec::Limited { limits, inner: executor }) };
     warnings.extend(unconfined);
     let containment = crate::contain::Containment::new(&repo, &config.run, executor.confines())?;
     if containment.enforced {
         notes.push(format!("agents, tests and examples run {}", executor.describe()));
         notes.extend(req.agents.iter().filter_map(|a| a.when_confined()));
+    }
+    if !limits.is_empty() {
+        notes.push(format!("limits: {}", baton_exec::describe_limits(&limits)));
     }
     let runner = StageRunner::new(&config.verify, &config.run)?
         .watching_repo(&repo.root)

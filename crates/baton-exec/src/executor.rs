@@ -33,3 +33,26 @@ impl Executor for Local {
         "this machine, unconfined".into()
     }
 }
+
+/// Every process under the same [`Limits`](crate::Limits) (unless its spec sets its own),
+/// started by `inner`.
+#[derive(Debug, Clone)]
+pub struct Limited {
+    pub limits: crate::Limits,
+    pub inner: std::sync::Arc<dyn Executor>,
+}
+
+impl Executor for Limited {
+    fn spawn(&self, mut spec: Spec) -> Process {
+        spec.limits.get_or_insert(self.limits);
+        self.inner.spawn(spec)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn confines(&self) -> bool {
+        self.inner.confines()
+    }
+}

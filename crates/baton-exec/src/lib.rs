@@ -25,13 +25,15 @@
 
 mod cancel;
 mod executor;
+mod limits;
 mod procfs;
 mod sandbox;
 mod supervise;
 mod sync;
 
 pub use cancel::{Cancel, CancelHandle, CancelLevel};
-pub use executor::{Executor, Local};
+pub use executor::{Executor, Limited, Local};
+pub use limits::{Cgroups, Limits, cgroups, describe as describe_limits};
 pub use procfs::{ProcessIdentity, identity_of, kill_recorded_group};
 pub use sandbox::{Bwrap, Confinement, Network, find_bwrap};
 pub use supervise::{End, Finished, Process, Spec, StdinSource, spawn};

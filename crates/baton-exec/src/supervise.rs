@@ -48,6 +48,8 @@ pub struct Spec {
     /// The program is a launcher that exits with 128 + N when what it runs is killed by
     /// signal N (bubblewrap): such a code is read as that signal.
     pub exit_code_carries_signal: bool,
+    /// Resource limits for it and everything it starts (see [`crate::Limits`]).
+    pub limits: Option<crate::Limits>,
 }
 
 /// What the child reads on stdin.
@@ -75,6 +77,7 @@ impl Spec {
             grace: Duration::from_secs(5),
             confine: None,
             exit_code_carries_signal: false,
+            limits: None,
         }
     }
 
@@ -113,6 +116,11 @@ impl Spec {
     pub fn timeouts(mut self, wall: Option<Duration>, silence: Option<Duration>) -> Spec {
         self.wall_timeout = wall;
         self.silence_timeout = silence;
+        self
+    }
+
+    pub fn limits(mut self, limits: crate::Limits) -> Spec {
+        self.limits = Some(limits);
         self
     }
 
@@ -190,6 +198,8 @@ struct Running {
     log: LogSink,
     /// The read end of the one pipe for stdout and stderr, with [`Spec::merge_output`].
     merged: Option<tokio::net::unix::pipe::Receiver>,
+    /// Its cgroups: dropped (and emptied) with it.
+    _limits: Option<crate::limits::Group>,
 }
 
 /// Kills the group on drop unless disarmed: the last line of defence against orphans when a
@@ -246,6 +256,22 @@ fn start(spec: &Spec) -> Result<Running, String> {
     if !spec.cwd.is_dir() {
         return Err(format!("working directory {} does not exist", spec.cwd.display()));
     }
+    let limits = spec.limits.unwrap_or_default();
+    let group = if limits.is_empty() {
+        None
+    } else {
+        crate::limits::Group::create(&limits)
+            .map_err(|e| format!("cannot make the process's cgroups: {e}"))?
+    };
+    if !limits.is_empty() {
+        let procs = group.as_ref().map(crate::limits::Group::procs_fds).unwrap_or_default();
+        let rlimits = crate::limits::rlimits(&limits);
+        // SAFETY: `enter` makes only async-signal-safe calls (write, setrlimit) on data made
+        // before the fork.
+        unsafe {
+            cmd.pre_exec(move || crate::limits::enter(&procs, &rlimits));
+        }
+    }
     let mut known = known_children();
     let mut child = cmd.spawn().map_err(|e| describe_spawn_error(&spec.program, e))?;
     // The pipe's write ends are the child's now: the reader sees its end when the child's are
@@ -261,7 +287,7 @@ fn start(spec: &Spec) -> Result<Running, String> {
             let _ = stdin.write_all(&bytes).await;
         });
     }
-    Ok(Running { child, guard: GroupGuard { pgid: pid, armed: true }, log, merged })
+    Ok(Running { child, guard: GroupGuard { pgid: pid, armed: true }, log, merged, _limits: group })
 }
 
 fn describe_spawn_error(program: &std::ffi::OsStr, e: io::Error) -> String {

@@ -264,3 +264,67 @@ async fn merged_output_keeps_the_order_of_stdout_and_stderr() {
     let expected: String = (0..300).map(|i| format!("out {i}\nerr {i}\n")).collect();
     assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
 }
+
+/// Limits hold for the whole process tree: a fork bomb stops at the process limit, a file at
+/// the size limit, an allocation at the memory limit; and a `setsid` escape inside cgroups ends
+/// with its process. Where this machine cannot make cgroups (not root, nothing delegated) the
+/// process and memory limits are not enforced, and those parts say they are skipped.
+#[tokio::test]
+async fn limits_bound_a_fork_bomb_a_big_file_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cgroups = baton_exec::cgroups();
+    // Files: SIGXFSZ ends the writer at the limit.
+    let limits = baton_exec::Limits { file_size: 1 << 20, ..Default::default() };
+    let big = sh(dir.path(), "exec head -c 3000000 /dev/zero > big").limits(limits);
+    let end = baton_exec::spawn(big).wait(Cancel::never(), None).await.end;
+    assert!(matches!(end, End::Signaled { signal } if signal == libc::SIGXFSZ), "{end:?}");
+    assert_eq!(std::fs::metadata(dir.path().join("big")).unwrap().len(), 1 << 20);
+
+    if cgroups.pids.is_none() {
+        eprintln!("skipped the process limit: no cgroup can be made here");
+    } else {
+        // 60 sleepers against a limit of 20: the shell reports that it cannot fork, and at no
+        // time do more than 20 of its processes exist.
+        let bomb = "n=0; while [ $n -lt 60 ]; do sleep 3 & n=$((n+1)); done; wait; echo done";
+        let limits = baton_exec::Limits { processes: 20, ..Default::default() };
+        let log = dir.path().join("bomb.log");
+        let spec = sh(dir.path(), bomb).limits(limits).log(&log, 1 << 20).merge_output();
+        let f = baton_exec::spawn(spec).wait(Cancel::never(), None).await;
+        let out = std::fs::read_to_string(&log).unwrap();
+        assert!(out.to_lowercase().contains("fork"), "{out} {:?}", f.end);
+    }
+    if cgroups.memory.is_none() {
+        eprintln!("skipped the memory limit: no cgroup can be made here");
+    } else {
+        let limits = baton_exec::Limits { memory: 64 << 20, ..Default::default() };
+        let hog = sh(dir.path(), "python3 -c 'b = bytearray(300 << 20); print(len(b))'").limits(limits);
+        let end = baton_exec::spawn(hog).wait(Cancel::never(), None).await.end;
+        assert!(!end.success(), "300 MiB under a 64 MiB limit: {end:?}");
+    }
+    if let Some(pids) = &cgroups.pids {
+        // An escape from the process group is still in the cgroup: it ends with its process.
+        let marker = dir.path().join("escapee.pid");
+        let script = format!("setsid sh -c 'echo $$ > {}; exec sleep 300' & sleep 0.3", marker.display());
+        let limits = baton_exec::Limits { processes: 50, ..Default::default() };
+        let end =
+            baton_exec::spawn(sh(dir.path(), &script).limits(limits)).wait(Cancel::never(), None).await.end;
+        assert!(end.success());
+        wait_for_file(&marker).await;
+        let escapee = read_pid(&marker);
+        for _ in 0..100 {
+            if !alive(escapee) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(escapee), "the escapee outlived its process's cgroup");
+        let left: Vec<_> = std::fs::read_dir(pids)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name().to_string_lossy().starts_with(&format!("baton-{}-", std::process::id()))
+            })
+            .collect();
+        assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    }
+}
