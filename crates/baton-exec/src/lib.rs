@@ -22,6 +22,12 @@
 //!
 //! [`run_sync`] is the blocking variant for short commands (git plumbing): same process group,
 //! same bookkeeping, output captured in memory.
+//!
+//! Every process baton starts, by either way, carries [`OWNER_VAR`] in its environment: the
+//! identity of the baton that started it. Children inherit it, including those that leave the
+//! group with `setsid` and those started in the instant before baton could record them. The
+//! subreaper dies with a SIGKILLed baton; the marker does not, so the next baton finds what a
+//! dead one left by reading `/proc/*/environ` ([`end_marked`]).
 
 mod cancel;
 mod executor;
@@ -41,6 +47,7 @@ pub use sync::{SyncOutput, run_sync};
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Pids of the children baton started and has not yet reaped. Held while spawning, so that
 /// [`reap_strays`] never mistakes a child that is being started for a stray.
@@ -87,4 +94,53 @@ pub fn reap_strays() -> usize {
 /// Number of supervised processes currently running.
 pub fn running_count() -> usize {
     known_children().len()
+}
+
+/// The environment variable that marks each process baton starts with its owner: the baton
+/// process that started it, as [`owner_marker`] writes it.
+pub const OWNER_VAR: &str = "BATON_OWNER";
+
+/// The marker of the baton process `owner`: `<pid>-<start ticks>`, or the pid alone where its
+/// start time cannot be read. A pid is reused; with its start time it names one process.
+pub fn owner_marker(owner: u32, start_ticks: Option<u64>) -> String {
+    match start_ticks {
+        Some(t) => format!("{owner}-{t}"),
+        None => owner.to_string(),
+    }
+}
+
+/// This process's marker, which every process it starts carries.
+pub(crate) fn my_marker() -> &'static str {
+    static MINE: OnceLock<String> = OnceLock::new();
+    MINE.get_or_init(|| {
+        let me = std::process::id();
+        owner_marker(me, identity_of(me).map(|i| i.start_ticks))
+    })
+}
+
+/// Ends every process that carries `marker` (a baton's that is gone, see [`owner_marker`]):
+/// `SIGTERM`, up to `grace` for them to exit, then `SIGKILL`; again for any a dying one
+/// started meanwhile. Returns how many it found. This process is never among them; processes
+/// of a live baton carry that baton's marker, never a dead one's.
+pub fn end_marked(marker: &str, grace: Duration) -> usize {
+    let entry = format!("{OWNER_VAR}={marker}").into_bytes();
+    let mut ended = HashSet::new();
+    for _ in 0..5 {
+        let found = procfs::processes_with_env(&entry);
+        if found.is_empty() {
+            break;
+        }
+        for &pid in &found {
+            procfs::signal(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !procfs::processes_with_env(&entry).is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for pid in procfs::processes_with_env(&entry) {
+            procfs::signal(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        ended.extend(found);
+    }
+    ended.len()
 }

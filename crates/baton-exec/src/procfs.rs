@@ -71,6 +71,27 @@ pub(crate) fn kill_pid_and_group(pid: u32) {
     let _ = kill(p, Signal::SIGKILL);
 }
 
+/// Pids of the live processes whose environment holds `entry` (`NAME=value`) exactly, this
+/// process excepted. Only processes whose environment this user may read are seen (all of the
+/// user's own); a zombie has none left.
+pub(crate) fn processes_with_env(entry: &[u8]) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == entry))
+        })
+        .filter(|&pid| stat(pid).is_some_and(|s| s.state != 'Z'))
+        .collect()
+}
+
+pub(crate) fn signal(pid: u32, signal: Signal) {
+    let _ = kill(Pid::from_raw(pid as i32), signal);
+}
+
 fn stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     Stat::parse(&text)

@@ -253,6 +253,8 @@ fn start(spec: &Spec) -> Result<Running, String> {
         cmd.env_remove(key);
     }
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    // Whatever the spec says: the next baton finds this process by it if this one dies.
+    cmd.env(crate::OWNER_VAR, crate::my_marker());
     if !spec.cwd.is_dir() {
         return Err(format!("working directory {} does not exist", spec.cwd.display()));
     }

@@ -23,6 +23,7 @@ pub fn run_sync(mut cmd: Command, input: Option<&[u8]>) -> std::io::Result<SyncO
     use std::io::Write;
     use std::os::unix::process::CommandExt;
 
+    cmd.env(crate::OWNER_VAR, crate::my_marker());
     cmd.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if input.is_some() {
         Stdio::piped()
     } else {

@@ -328,3 +328,65 @@ async fn limits_bound_a_fork_bomb_a_big_file_and_memory() {
         assert!(left.is_empty(), "cgroups left behind: {left:?}");
     }
 }
+
+#[tokio::test]
+async fn every_process_carries_the_marker_of_the_baton_that_started_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    let mine = baton_exec::owner_marker(me, baton_exec::identity_of(me).map(|i| i.start_ticks));
+    let log = dir.path().join("out.log");
+    // Not even a spec that names the variable itself replaces it.
+    let spec = sh(dir.path(), "echo \"$BATON_OWNER\"").env(baton_exec::OWNER_VAR, "other").log(&log, 1 << 20);
+    let f = baton_exec::spawn(spec).wait(Cancel::never(), None).await;
+    assert_eq!(f.end, End::Exited { code: 0 });
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), mine);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "echo \"$BATON_OWNER\""]);
+    let out = baton_exec::run_sync(cmd, None).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), mine);
+}
+
+/// What a SIGKILLed baton leaves: a process that escaped its group with `setsid`, which the
+/// subreaper (dead with baton) no longer catches. The next baton finds it by the marker in its
+/// environment; a process marked by another baton is left alone.
+#[tokio::test]
+async fn processes_marked_by_a_dead_owner_are_found_and_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().display();
+    // As a baton that is gone (pid past the kernel's largest) would have started it.
+    let dead = baton_exec::owner_marker(4_194_305, Some(1));
+    let escapee = dir.path().join("escapee.pid");
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "setsid sh -c 'trap \"\" TERM; echo $$ > {p}/escapee.pid; exec sleep 1000' > /dev/null 2>&1 < /dev/null &"
+            ),
+        ])
+        .env(baton_exec::OWNER_VAR, &dead)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for_file(&escapee).await;
+    let escapee = read_pid(&escapee);
+    let mut other = std::process::Command::new("sleep")
+        .arg("1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .env(baton_exec::OWNER_VAR, baton_exec::owner_marker(4_194_305, Some(2)))
+        .spawn()
+        .unwrap();
+    assert_eq!(baton_exec::end_marked(&dead, Duration::from_millis(300)), 1);
+    for _ in 0..200 {
+        if !alive(escapee) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // It ignored SIGTERM: the SIGKILL after the grace period ended it.
+    assert!(!alive(escapee), "the escaped process survived");
+    assert!(alive(other.id()), "another owner's process was touched");
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert_eq!(baton_exec::end_marked(&dead, Duration::from_millis(300)), 0);
+}
