@@ -15,8 +15,8 @@ use std::path::Path;
 
 use baton_git::{GitError, Oid, Repo};
 
-pub use overlay::{overlay_supported, remove_unused_snapshots};
-pub use workspace::{Workspace, WorkspaceKind};
+pub use overlay::{overlay_supported, remove_leftovers, remove_unused_snapshots};
+pub use workspace::{Collected, Workspace, WorkspaceKind};
 
 /// Makes workspaces of one kind.
 pub trait WorkspaceProvider: Send + Sync {

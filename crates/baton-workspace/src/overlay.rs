@@ -113,9 +113,11 @@ pub(crate) fn unmount(merged: &Path) {
     let _ = merged;
 }
 
+const PROBE_PREFIX: &str = ".overlay-probe-";
+
 /// Whether this process may mount overlays (tried once on a scratch directory under `dir`).
 pub fn overlay_supported(dir: &Path) -> bool {
-    let probe = dir.join(format!(".overlay-probe-{}", std::process::id()));
+    let probe = dir.join(format!("{PROBE_PREFIX}{}", std::process::id()));
     let parts: Vec<PathBuf> = ["lower", "upper", "work", "merged"].iter().map(|p| probe.join(p)).collect();
     let ok = parts.iter().all(|p| std::fs::create_dir_all(p).is_ok())
         && mount_overlay(&parts[0], &parts[1], &parts[2], &parts[3]).is_ok();
@@ -126,6 +128,47 @@ pub fn overlay_supported(dir: &Path) -> bool {
     ok
 }
 
+/// What a baton that died left under `dir` (a repository's workspace directory) while it
+/// worked: a probe directory of [`overlay_supported`], possibly still mounted, a snapshot half
+/// built, a base index half written. Each is named after the process that made it and
+/// removed only when that process is gone. Returns how many it removed.
+pub fn remove_leftovers(dir: &Path) -> usize {
+    let mut removed = 0;
+    let snapshots = dir.join("snapshots");
+    let entries = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .chain(std::fs::read_dir(&snapshots).into_iter().flatten());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = if let Some(pid) = name.strip_prefix(PROBE_PREFIX) {
+            pid.parse::<u32>().ok()
+        } else if let Some((_, pid)) = name.split_once(".tmp-") {
+            // `<commit>.tmp-<pid>`: a snapshot being built.
+            pid.parse().ok()
+        } else if let Some((_, rest)) = name.split_once(".index.") {
+            // `<commit>.index.<pid>.<n>`: a base index being written.
+            rest.split('.').next().and_then(|pid| pid.parse().ok())
+        } else {
+            None
+        };
+        let Some(pid) = owner else { continue };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            unmount(&path.join("merged"));
+            if remove_dir_all_forcibly(&path).is_ok() {
+                removed += 1;
+            }
+        } else if std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Snapshots under `snapshots` that no mounted overlay uses, removed; returns how many.
 pub fn remove_unused_snapshots(snapshots: &Path) -> usize {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -134,6 +177,10 @@ pub fn remove_unused_snapshots(snapshots: &Path) -> usize {
         let path = entry.path();
         // A snapshot's base index (`<commit>.index`) goes with its snapshot.
         if path.extension().is_some_and(|e| e == "index") || path.is_file() {
+            continue;
+        }
+        // One being built; `remove_leftovers` takes it if its builder died.
+        if entry.file_name().to_string_lossy().contains(".tmp-") {
             continue;
         }
         if mounts.contains(&format!("lowerdir={}", path.display())) {
@@ -149,6 +196,8 @@ pub fn remove_unused_snapshots(snapshots: &Path) -> usize {
             let _ = std::fs::remove_file(&path);
         }
     }
+    // Only when nothing is left in it.
+    let _ = std::fs::remove_dir(snapshots);
     removed
 }
 

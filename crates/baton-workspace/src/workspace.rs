@@ -35,6 +35,47 @@ pub struct Workspace {
 
 const RESULT_REF: &str = "refs/baton/result";
 
+/// The file in a workspace's root naming the commit baton last checked out in its tree.
+const CHECKED_OUT: &str = "checked-out";
+
+/// What collecting a workspace's work found.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// The work, on top of the base; no ref points to it yet.
+    pub commit: Oid,
+    /// Why the workspace's own git directory could not be used, when it could not: the work
+    /// was then read from the tree's files alone.
+    pub git_dir_problem: Option<String>,
+}
+
+/// A git directory of baton's for reading a checkout whose own is gone: a bare repository in
+/// the workspace's root, removed when dropped. The objects it makes go to the user's
+/// repository, which is also where it reads the base from.
+struct ScratchGit {
+    dir: PathBuf,
+    git: Git,
+}
+
+impl ScratchGit {
+    fn new(ws: &Workspace) -> Result<ScratchGit, GitError> {
+        let dir = ws.root.join("scratch-git");
+        let _ = remove_dir_all_forcibly(&dir);
+        Git::at(&ws.root).run(&["init", "--quiet", "--bare", &dir.to_string_lossy()])?;
+        let git = Git::split(&dir, &ws.tree).writing_objects_to(&ws.repo_objects, Vec::new());
+        Ok(ScratchGit { dir, git })
+    }
+}
+
+impl Drop for ScratchGit {
+    fn drop(&mut self) {
+        let _ = remove_dir_all_forcibly(&self.dir);
+    }
+}
+
+fn first_line(e: &GitError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
 /// `git worktree add` names a worktree's admin directory after the path's last component (all
 /// of ours end in `tree`) and numbers clashes without a lock, and `git worktree prune` may drop
 /// an entry that an add is still writing: in one process, these run one at a time.
@@ -178,21 +219,50 @@ impl Workspace {
 
     /// Commits everything in the tree (ignored files excepted) as one commit on top of `base`,
     /// whatever the agent committed or staged itself, and returns it: what `git add --all`
-    /// would record. Uses a private index so a lock or a half-written index left by a killed
-    /// agent does not matter. An overlay's upper layer lists what changed, so only that is
-    /// read; the other kinds scan the tree.
+    /// would record. See [`Workspace::collect`].
     pub fn snapshot(&self, base: &Oid, message: &str) -> Result<Oid, GitError> {
-        let listed = match self.kind {
-            WorkspaceKind::Overlay => crate::overlay::changed_paths(&self.root.join("upper").join("tree")),
-            WorkspaceKind::Clone | WorkspaceKind::Worktree => None,
+        self.collect(base, message).map(|c| c.commit)
+    }
+
+    /// Commits everything in the tree (ignored files excepted) as one commit on top of `base`,
+    /// whatever the agent committed or staged itself: what `git add --all` would record. Uses a
+    /// private index so a lock or a half-written index left by a killed agent does not matter.
+    /// An overlay's upper layer lists what changed, so only that is read; the other kinds scan
+    /// the tree.
+    ///
+    /// An agent can delete or break the workspace's git directory (it is a sibling of the
+    /// tree, within reach). The work is in the files, not there: then the tree is read through
+    /// a scratch git directory of baton's, the objects going straight to the user's repository,
+    /// and [`Collected::git_dir_problem`] says what was wrong.
+    pub fn collect(&self, base: &Oid, message: &str) -> Result<Collected, GitError> {
+        let problem = match self.git_dir_problem() {
+            Some(problem) => problem,
+            None => match self.collect_with_own_git(base, message) {
+                Ok(commit) => return Ok(Collected { commit, git_dir_problem: None }),
+                Err(e) if e.is_disk_full() => return Err(e),
+                Err(e) => format!("{} is broken ({})", self.git_dir.display(), first_line(&e)),
+            },
         };
-        let (tree, git) = match listed {
-            Some(paths) => (
-                self.tree_of_paths(base, &paths)?,
-                self.git().writing_objects_to(&self.repo_objects, Vec::new()),
-            ),
-            None => (self.tree_of_scan(base)?, self.git()),
-        };
+        let scratch = ScratchGit::new(self)?;
+        let tree = self.tree_with(&scratch.git, base, false)?;
+        let commit = scratch.git.commit_tree(&tree, &[base], message, None)?;
+        Ok(Collected { commit, git_dir_problem: Some(problem) })
+    }
+
+    /// Why the workspace's own git directory cannot be used; `None` when it looks usable.
+    pub fn git_dir_problem(&self) -> Option<String> {
+        if !self.git_dir.is_dir() {
+            return Some(format!("{} is gone", self.git_dir.display()));
+        }
+        match self.git().run(&["rev-parse", "--git-dir"]) {
+            Ok(_) => None,
+            Err(e) => Some(format!("{} is broken ({})", self.git_dir.display(), first_line(&e))),
+        }
+    }
+
+    fn collect_with_own_git(&self, base: &Oid, message: &str) -> Result<Oid, GitError> {
+        let git = self.own_git();
+        let tree = self.tree_with(&git, base, true)?;
         let commit = git.commit_tree(&tree, &[base], message, None)?;
         let git = self.git();
         git.update_ref(RESULT_REF, &commit, None)
@@ -200,53 +270,105 @@ impl Workspace {
         Ok(commit)
     }
 
+    /// The workspace's git as collection uses it: an overlay's objects go straight to the
+    /// user's repository (everything they are made from is there: the base's, or the tree's).
+    fn own_git(&self) -> Git {
+        match self.kind {
+            WorkspaceKind::Overlay => self.git().writing_objects_to(&self.repo_objects, Vec::new()),
+            WorkspaceKind::Clone | WorkspaceKind::Worktree => self.git(),
+        }
+    }
+
+    /// The tree a collection would record now, without a commit or a ref: for telling whether
+    /// the checkout holds work that is saved nowhere.
+    pub fn tree(&self, base: &Oid) -> Result<Oid, GitError> {
+        if self.git_dir_problem().is_none()
+            && let Ok(tree) = self.tree_with(&self.own_git(), base, true)
+        {
+            return Ok(tree);
+        }
+        let scratch = ScratchGit::new(self)?;
+        self.tree_with(&scratch.git, base, false)
+    }
+
+    /// Whether the checkout holds work that no commit has: its tree, as a collection would
+    /// record it, is neither `saved`'s (the candidate's collected commit, or the base when it
+    /// has none) nor that of the commit baton last checked out in it (verification sets a
+    /// candidate's tree to what it verifies). Files git ignores do not count; files a test run
+    /// left that git does not ignore do.
+    pub fn holds_unsaved_work(&self, repo: &Repo, base: &Oid, saved: &Oid) -> Result<bool, GitError> {
+        let tree = self.tree(base)?;
+        let git = repo.git();
+        if git.tree_of(saved)? == tree {
+            return Ok(false);
+        }
+        let checked_out = std::fs::read_to_string(self.root.join(CHECKED_OUT)).ok();
+        if let Some(commit) = checked_out.as_deref().and_then(Oid::parse)
+            && git.tree_of(&commit).is_ok_and(|t| t == tree)
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The tree of the checkout through `git`: only the paths an overlay's upper layer lists,
+    /// or a scan of the whole tree (starting from the agent's own index when `own_index`).
+    fn tree_with(&self, git: &Git, base: &Oid, own_index: bool) -> Result<Oid, GitError> {
+        let listed = match self.kind {
+            WorkspaceKind::Overlay => crate::overlay::changed_paths(&self.root.join("upper").join("tree")),
+            WorkspaceKind::Clone | WorkspaceKind::Worktree => None,
+        };
+        match listed {
+            Some(paths) => self.tree_of_paths(git, base, &paths),
+            None => self.tree_of_scan(git, base, own_index),
+        }
+    }
+
     /// The tree as `git add --all` over the whole checkout records it.
-    fn tree_of_scan(&self, base: &Oid) -> Result<Oid, GitError> {
+    fn tree_of_scan(&self, git: &Git, base: &Oid, own_index: bool) -> Result<Oid, GitError> {
         let index = self.root.join("collect.index");
         let _ = std::fs::remove_file(&index);
-        let own_index = self.git_dir.join("index");
+        let agents_index = self.git_dir.join("index");
         // Starting from the agent's index reuses its file stat data; fall back to a fresh one.
         // The copy keeps the index's time: git trusts an entry's stat data (to the second) only
         // for a file older than the index, so with the copy's own, newer time, a file edited in
         // the same second as the checkout and left the same size would look unchanged.
-        let copied = std::fs::copy(&own_index, &index).and_then(|_| {
-            let time = std::fs::metadata(&own_index)?.modified()?;
-            std::fs::File::options().write(true).open(&index)?.set_modified(time)
-        });
-        if copied.is_err() {
-            let _ = std::fs::remove_file(&index);
-        }
+        let copied = own_index
+            && std::fs::copy(&agents_index, &index)
+                .and_then(|_| {
+                    let time = std::fs::metadata(&agents_index)?.modified()?;
+                    std::fs::File::options().write(true).open(&index)?.set_modified(time)
+                })
+                .is_ok();
         let index_str = index.to_string_lossy().into_owned();
-        let git = self.git();
         let env = [("GIT_INDEX_FILE", index_str.as_str())];
         let run_with_index = |args: &[&str]| git.output_with(args, &env, None);
-        if run_with_index(&["add", "--all", "--", "."]).is_err() {
-            // The copied index may be corrupt: rebuild from the base tree and try once more.
-            let _ = std::fs::remove_file(&index);
-            run_with_index(&["read-tree", base.as_str()])?;
-            run_with_index(&["add", "--all", "--", "."])?;
-        }
-        let out = run_with_index(&["write-tree"]);
+        let result = (|| {
+            if !copied || run_with_index(&["add", "--all", "--", "."]).is_err() {
+                // No index to start from, or the copied one is corrupt: start from the base.
+                let _ = std::fs::remove_file(&index);
+                run_with_index(&["read-tree", base.as_str()])?;
+                run_with_index(&["add", "--all", "--", "."])?;
+            }
+            run_with_index(&["write-tree"])
+        })();
         let _ = std::fs::remove_file(&index);
-        parse_tree(&out?)
+        parse_tree(&result?)
     }
 
     /// The tree of `base` with `paths` (changed, added or removed) taken from the checkout as
     /// `git add --all` takes them: new files that git ignores stay out, and so do the
     /// workspace's own git files. The rest of the tree is not read.
-    fn tree_of_paths(&self, base: &Oid, paths: &[String]) -> Result<Oid, GitError> {
+    fn tree_of_paths(&self, git: &Git, base: &Oid, paths: &[String]) -> Result<Oid, GitError> {
         let index = self.root.join("collect.index");
         let _ = std::fs::remove_file(&index);
         let index_str = index.to_string_lossy().into_owned();
-        // Everything this reads is the base's (in the user's repository) or the tree's files, so
-        // the objects it writes go straight to the user's repository: no fetch after.
-        let git = self.git().writing_objects_to(&self.repo_objects, Vec::new());
         let env = [("GIT_INDEX_FILE", index_str.as_str()), ("GIT_LITERAL_PATHSPECS", "1")];
         let result = (|| {
             // The base's index, read once per base for every overlay on it (50,000 entries take
             // a tenth of a second to read from the tree each time), its cached trees primed so
             // that only the directories of the changed paths are written again.
-            let copied = self.base_index(base).is_some_and(|from| std::fs::copy(from, &index).is_ok());
+            let copied = self.base_index(git, base).is_some_and(|from| std::fs::copy(from, &index).is_ok());
             if !copied {
                 git.output_with(&["read-tree", base.as_str()], &env, None)?;
             }
@@ -271,10 +393,11 @@ impl Workspace {
         let _ = std::fs::remove_file(&index);
         parse_tree(&result?)
     }
+
     /// An index of `base`'s tree with its cached trees written, kept beside the overlay
     /// snapshots (one per base commit); made on first use, atomically, so that overlays
     /// collected at once share it. `None` where it cannot be made.
-    fn base_index(&self, base: &Oid) -> Option<PathBuf> {
+    fn base_index(&self, git: &Git, base: &Oid) -> Option<PathBuf> {
         let dir = self.root.parent()?.parent()?.join("snapshots");
         let path = dir.join(format!("{base}.index"));
         if path.is_file() {
@@ -288,7 +411,6 @@ impl Workspace {
         let tmp = dir.join(format!("{base}.index.{}.{n}", std::process::id()));
         let tmp_str = tmp.to_string_lossy().into_owned();
         let env = [("GIT_INDEX_FILE", tmp_str.as_str())];
-        let git = self.git();
         let made = git.output_with(&["read-tree", base.as_str()], &env, None).is_ok()
             && git.output_with(&["write-tree"], &env, None).is_ok()
             && std::fs::rename(&tmp, &path).is_ok();
@@ -316,7 +438,10 @@ impl Workspace {
         let _ = std::fs::remove_file(self.git_dir.join("index.lock"));
         let git = self.git();
         git.run(&["checkout", "--quiet", "--force", "--detach", commit.as_str()])?;
-        git.run(&["clean", "--quiet", "--force", "-d"]).map(drop)
+        git.run(&["clean", "--quiet", "--force", "-d"])?;
+        // What baton put there, not an agent: see `holds_unsaved_work`.
+        let _ = std::fs::write(self.root.join(CHECKED_OUT), commit.as_str());
+        Ok(())
     }
 
     /// Removes the workspace from disk (and from the repository's worktree list).
@@ -357,12 +482,25 @@ impl Workspace {
                 repo_objects: repo.common_dir.join("objects"),
             });
         }
-        let out = Git::at(&tree).run(&["rev-parse", "--path-format=absolute", "--git-dir"]).ok()?;
+        if !tree.is_dir() {
+            return None;
+        }
+        // A worktree's checkout names its git directory, inside the user's, in its `.git` file.
+        // A checkout with neither is a clone whose git directory an agent removed: its work is
+        // still in its files (see `collect`).
+        let named = std::fs::read_to_string(tree.join(".git"))
+            .ok()
+            .and_then(|text| Some(tree.join(text.strip_prefix("gitdir:")?.trim())))
+            .filter(|dir| *dir != git_dir);
+        let (kind, git_dir) = match named {
+            Some(dir) => (WorkspaceKind::Worktree, dir),
+            None => (WorkspaceKind::Clone, git_dir),
+        };
         Some(Workspace {
-            kind: WorkspaceKind::Worktree,
+            kind,
             root: root.into(),
             tree,
-            git_dir: out.trim().into(),
+            git_dir,
             repo_root: repo.root.clone(),
             repo_objects: repo.common_dir.join("objects"),
         })

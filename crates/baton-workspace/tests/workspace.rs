@@ -255,3 +255,125 @@ fn an_overlay_collects_from_its_upper_layer_what_a_scan_records() {
     ws.remove().unwrap();
     ws2.remove().unwrap();
 }
+
+/// The kinds of workspace this process can make, each in its own directory under `root` laid
+/// out as runs are (`<root>/<repo>/<run>/<candidate>`, with overlay snapshots beside the runs).
+fn every_kind(root: &std::path::Path) -> Vec<WorkspaceKind> {
+    let mut kinds = vec![WorkspaceKind::Clone, WorkspaceKind::Worktree];
+    if baton_workspace::overlay_supported(root) {
+        kinds.push(WorkspaceKind::Overlay);
+    } else {
+        eprintln!("overlays skipped: this process may not mount them");
+    }
+    kinds
+}
+
+/// The issue: an agent deleted its workspace's git directory (a sibling of its tree, within
+/// reach), its work was never collected, and `baton clean` then deleted the tree that held it.
+#[test]
+fn work_is_collected_from_the_tree_when_the_git_directory_is_gone_or_broken() {
+    let t = TestRepo::with_files(&[("a.txt", "a\n"), ("b.txt", "b\n"), (".gitignore", "*.log\n")]);
+    let repo = Repo::discover(t.path()).unwrap();
+    let base = repo.head().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    for kind in every_kind(root.path()) {
+        for how in ["deleted", "emptied"] {
+            let dir = root.path().join("repo").join("run1").join(format!("{kind:?}-{how}"));
+            let ws = Workspace::create(&repo, kind, &dir, &base, &format!("baton/{kind:?}-{how}")).unwrap();
+            std::fs::write(ws.tree.join("a.txt"), "agent\n").unwrap();
+            std::fs::remove_file(ws.tree.join("b.txt")).unwrap();
+            std::fs::write(ws.tree.join("new.txt"), "new\n").unwrap();
+            std::fs::write(ws.tree.join("build.log"), "ignored\n").unwrap();
+            match how {
+                "deleted" => std::fs::remove_dir_all(&ws.git_dir).unwrap(),
+                _ => {
+                    // Still a directory, but nothing git can read.
+                    for e in std::fs::read_dir(&ws.git_dir).unwrap().flatten() {
+                        let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+                    }
+                }
+            }
+            let problem = ws.git_dir_problem();
+            assert!(problem.is_some(), "{kind:?} {how}");
+            // Found again by its root (as `clean` and recovery do), it is still a workspace.
+            let found = Workspace::reopen(&repo, &dir).unwrap_or_else(|| panic!("{kind:?} {how}: not found"));
+            let collected = found.collect(&base, "c1").unwrap();
+            assert!(collected.git_dir_problem.is_some(), "{kind:?} {how}");
+            let reference = format!("refs/baton/runs/run1/{kind:?}-{how}");
+            found.publish(&repo, &collected.commit, &reference).unwrap();
+            assert_eq!(t.git(&["show", &format!("{reference}:a.txt")]), "agent\n", "{kind:?} {how}");
+            assert_eq!(t.git(&["show", &format!("{reference}:new.txt")]), "new\n", "{kind:?} {how}");
+            let files = t.git(&["ls-tree", "-r", "--name-only", &reference]);
+            assert_eq!(files, ".gitignore\na.txt\nnew.txt\n", "{kind:?} {how}");
+            assert_eq!(t.git(&["rev-parse", &format!("{reference}^")]).trim(), base.as_str());
+            // The work is on a ref now: nothing in the tree is unsaved.
+            assert!(!found.holds_unsaved_work(&repo, &base, &collected.commit).unwrap(), "{kind:?} {how}");
+            assert!(!dir.join("scratch-git").exists(), "the scratch git directory is removed");
+            found.remove().unwrap();
+        }
+    }
+    assert!(t.git_ok(&["fsck"]), "the repository is sound");
+}
+
+#[test]
+fn a_tree_that_differs_from_its_saved_commit_holds_unsaved_work() {
+    let t = TestRepo::with_files(&[("a.txt", "a\n"), ("tests/t.txt", "t\n")]);
+    let repo = Repo::discover(t.path()).unwrap();
+    let base = repo.head().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    for kind in every_kind(root.path()) {
+        let dir = root.path().join("repo").join("run1").join(format!("{kind:?}"));
+        let ws = Workspace::create(&repo, kind, &dir, &base, &format!("baton/{kind:?}")).unwrap();
+        assert!(!ws.holds_unsaved_work(&repo, &base, &base).unwrap(), "{kind:?}: fresh");
+        std::fs::write(ws.tree.join("a.txt"), "work\n").unwrap();
+        assert!(ws.holds_unsaved_work(&repo, &base, &base).unwrap(), "{kind:?}: edited, nothing saved");
+        let commit = ws.snapshot(&base, "c1").unwrap();
+        ws.publish(&repo, &commit, "refs/baton/runs/run1/c1").unwrap();
+        assert!(!ws.holds_unsaved_work(&repo, &base, &commit).unwrap(), "{kind:?}: saved");
+        // Verification checks out another tree (the candidate's with the base's tests): that is
+        // baton's, not work.
+        std::fs::write(ws.tree.join("tests/t.txt"), "changed by the agent\n").unwrap();
+        let saved = ws.snapshot(&base, "c1").unwrap();
+        ws.publish(&repo, &saved, "refs/baton/runs/run1/c1").unwrap();
+        let verified =
+            repo.git().tree_with_paths_from(&saved, &base, &["tests/t.txt".into()], root.path()).unwrap();
+        let verified = repo.git().commit_tree(&verified, &[&saved], "verification", None).unwrap();
+        ws.checkout(&verified).unwrap();
+        assert!(!ws.holds_unsaved_work(&repo, &base, &saved).unwrap(), "{kind:?}: verified");
+        std::fs::write(ws.tree.join("later.txt"), "by hand\n").unwrap();
+        assert!(ws.holds_unsaved_work(&repo, &base, &saved).unwrap(), "{kind:?}: edited after");
+        ws.remove().unwrap();
+    }
+}
+
+#[test]
+fn what_a_dead_baton_left_is_removed_and_a_live_ones_is_not() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    std::fs::create_dir_all(dir.join("snapshots")).unwrap();
+    // A pid that is no process: past the kernel's largest.
+    let dead = 4_194_305;
+    let live = std::process::id();
+    for pid in [dead, live] {
+        std::fs::create_dir_all(dir.join(format!(".overlay-probe-{pid}/merged"))).unwrap();
+        std::fs::create_dir_all(dir.join(format!("snapshots/abc.tmp-{pid}/tree"))).unwrap();
+        std::fs::write(dir.join(format!("snapshots/abc.index.{pid}.0")), "").unwrap();
+    }
+    std::fs::write(dir.join("snapshots/abc.index"), "").unwrap();
+    assert_eq!(baton_workspace::remove_leftovers(dir), 3);
+    let mut left: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .chain(std::fs::read_dir(dir.join("snapshots")).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want = vec![
+        format!(".overlay-probe-{live}"),
+        "abc.index".to_owned(),
+        format!("abc.index.{live}.0"),
+        format!("abc.tmp-{live}"),
+        "snapshots".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(left, want);
+}
