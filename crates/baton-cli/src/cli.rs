@@ -226,6 +226,9 @@ pub(crate) struct CleanArgs {
     /// Also delete the runs' candidate refs (their work is then gone unless merged).
     #[arg(long)]
     pub(crate) refs: bool,
+    /// Also remove workspaces whose tree holds work that is on no ref (kept otherwise).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

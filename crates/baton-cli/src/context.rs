@@ -108,8 +108,15 @@ pub(crate) fn store(repo: &Repo) -> Result<Store, CliError> {
     match baton_engine::recover_abandoned(repo, &store) {
         Ok(recovered) => {
             for r in recovered {
+                let others = match r.killed_processes {
+                    0 => String::new(),
+                    n => format!(
+                        " and {n} other {} it had started",
+                        baton_core::plural(n, "process", "processes")
+                    ),
+                };
                 eprintln!(
-                    "baton: run {} was left running by a baton that stopped; ended {} process {} and saved the work of {} {}",
+                    "baton: run {} was left running by a baton that stopped; ended {} process {}{others} and saved the work of {} {}",
                     r.run,
                     r.killed_groups,
                     baton_core::plural(r.killed_groups, "group", "groups"),

@@ -69,6 +69,7 @@ impl From<EngineError> for CliError {
             | EngineError::NoRuns
             | EngineError::UnknownCandidate { .. }
             | EngineError::HiddenTests { .. } => ExitCode::Usage,
+            EngineError::RepositoryChanged { .. } => ExitCode::RepositoryChanged,
             EngineError::Store(_)
             | EngineError::DiskFull(_)
             | EngineError::Io { .. }
@@ -88,7 +89,20 @@ impl From<EngineError> for CliError {
             EngineError::NoRuns => Some("start one with `baton run`".into()),
             _ => None,
         };
-        CliError { hint, ..CliError::with_sources(code, &e) }
+        let mut error = CliError { hint, ..CliError::with_sources(code, &e) };
+        if let EngineError::RepositoryChanged { root, changes, .. } = &e {
+            for c in changes {
+                error.message.push_str(&format!("\n  changed: {}", c.change));
+            }
+            let undo: Vec<String> =
+                changes.iter().flat_map(|c| c.undo.iter().map(|u| format!("\n    {u}"))).collect();
+            error.hint = Some(format!(
+                "baton restored nothing (it cannot tell your own edits from an agent's); if you did not make these changes, these commands, run in {}, put them back:{}",
+                root.display(),
+                undo.concat()
+            ));
+        }
+        error
     }
 }
 

@@ -13,6 +13,8 @@ pub(crate) struct RunView {
     pub(crate) usage: std::collections::HashMap<baton_core::CandidateId, Usage>,
     /// The hidden tests the run took: (source, files, left out).
     pub(crate) hidden_tests: Option<(String, Vec<String>, Vec<String>)>,
+    /// What of the user's repository changed while the run worked, and whose agents ran then.
+    pub(crate) repository_changed: Option<(Vec<baton_core::CandidateId>, Vec<baton_core::RepoChangeFix>)>,
 }
 
 /// Model turns, tokens and cost an agent reported.
@@ -31,6 +33,7 @@ impl RunView {
     pub(crate) fn load(store: &baton_store::Store, run: RunRow) -> Result<RunView, baton_store::StoreError> {
         let mut usage = std::collections::HashMap::new();
         let mut hidden_tests = None;
+        let mut repository_changed = None;
         for event in store.events(&run.id)? {
             match event.event {
                 baton_core::RunEvent::AgentActivity {
@@ -52,6 +55,9 @@ impl RunView {
                 baton_core::RunEvent::HiddenTests { source, files, left_out } => {
                     hidden_tests = Some((source, files, left_out));
                 }
+                baton_core::RunEvent::RepositoryChanged { candidates, changes } => {
+                    repository_changed = Some((candidates, changes));
+                }
                 _ => {}
             }
         }
@@ -60,6 +66,7 @@ impl RunView {
             stages: store.stage_results(&run.id)?,
             usage,
             hidden_tests,
+            repository_changed,
             run,
         })
     }
@@ -125,6 +132,23 @@ pub(crate) fn text(v: &RunView) -> String {
     if let Some((source, files, left_out)) = &v.hidden_tests {
         for line in crate::report::hidden_tests_text(source, files, left_out).lines() {
             out.push_str(&format!("  {line}\n"));
+        }
+    }
+    if let Some((candidates, changes)) = &v.repository_changed {
+        let who: Vec<String> = candidates.iter().map(ToString::to_string).collect();
+        out.push_str(&format!(
+            "  your repository changed while {}; baton restored nothing:\n",
+            if who.is_empty() {
+                "candidates were verified".to_owned()
+            } else {
+                format!("{} ran", who.join(", "))
+            }
+        ));
+        for c in changes {
+            out.push_str(&format!("    {}\n", c.change));
+            for u in &c.undo {
+                out.push_str(&format!("      undo: {u}\n"));
+            }
         }
     }
     out.push('\n');
@@ -425,7 +449,7 @@ pub(crate) fn json(v: &RunView) -> Value {
             })
             .collect()
     };
-    json!({
+    let mut doc = json!({
         "run": r.id,
         "status": r.status.as_str(),
         "started_at": r.started_at,
@@ -448,7 +472,11 @@ pub(crate) fn json(v: &RunView) -> Value {
         "matrix": r.scoreboard.as_ref().map(|b| serde_json::to_value(&b.matrix).unwrap_or(Value::Null)),
         "merged_commit": r.merged_commit,
         "candidates": candidates,
-    })
+    });
+    if let Some((candidates, changes)) = &v.repository_changed {
+        doc["repository_changed"] = json!({ "candidates": candidates, "changes": changes });
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -530,6 +558,7 @@ mod tests {
             stages: Vec::new(),
             usage,
             hidden_tests: None,
+            repository_changed: None,
         };
         let shown = text(&view);
         let header = shown.lines().find(|l| l.contains("rank")).unwrap();

@@ -208,6 +208,8 @@ impl LineReporter {
                 }
             }
             RunEvent::Note { message } => self.line(format!("note: {message}")),
+            // The run ends with an error that says what changed and how to undo it.
+            RunEvent::RepositoryChanged { .. } => {}
             RunEvent::Merged { .. } => {}
             RunEvent::HiddenTests { source, files, left_out } => {
                 self.line(hidden_tests_text(source, files, left_out));

@@ -163,11 +163,13 @@ fn a_fork_bomb_stops_at_the_process_limit() {
     }
     let env = Env::new();
     // A fork bomb for three seconds (`timeout` ends its whole process group), then the fix.
+    // The bomb's first shell forks once and becomes a `sleep`: a shell that cannot fork exits,
+    // and would let `timeout` return early, leaving the bomb to starve the fix of processes.
     let bomb = env.agent(
         "bomb",
         &format!(
             "#!/bin/sh
-timeout -s KILL 3 sh -c 'b() {{ b | b & }}; b; wait' 2> bomb.err
+timeout -s KILL 3 sh -c 'b() {{ b | b & }}; b & exec sleep 10' 2> bomb.err
 {}",
             FIX.trim_start_matches("#!/bin/sh\n")
         ),

@@ -182,6 +182,13 @@ pub enum RunEvent {
         files: Vec<String>,
         left_out: Vec<String>,
     },
+    /// The user's repository changed while the run worked, and not by baton: the run stops
+    /// and fails. `candidates` are those whose agents ran since the last check that found it
+    /// unchanged (none: it changed while candidates were verified). baton undoes nothing.
+    RepositoryChanged {
+        candidates: Vec<CandidateId>,
+        changes: Vec<crate::RepoChangeFix>,
+    },
     /// The user asked to stop; `force` is true after the second request.
     Cancelling {
         force: bool,

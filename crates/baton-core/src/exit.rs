@@ -14,6 +14,9 @@ pub enum ExitCode {
     NoWinner,
     /// Refused to protect the user's work: dirty working tree, moved merge target, ...
     Refused,
+    /// The user's repository (its refs, HEAD, index or working tree) changed while a run
+    /// worked, and not by baton: the run failed and says what changed and how to undo it.
+    RepositoryChanged,
     /// Interrupted by the user (Ctrl-C).
     Interrupted,
     /// A bug in baton.
@@ -29,6 +32,7 @@ impl ExitCode {
             ExitCode::Config => 3,
             ExitCode::NoWinner => 4,
             ExitCode::Refused => 5,
+            ExitCode::RepositoryChanged => 6,
             ExitCode::Interrupted => 130,
             ExitCode::Internal => 101,
         }

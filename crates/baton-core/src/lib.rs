@@ -10,6 +10,7 @@ mod evidence;
 mod exit;
 mod ids;
 mod outcome;
+mod repo;
 mod scoreboard;
 mod task;
 
@@ -21,6 +22,7 @@ pub use evidence::{
 pub use exit::ExitCode;
 pub use ids::{CandidateId, IdError, RunId};
 pub use outcome::{AgentOutcome, TimeoutKind};
+pub use repo::{RepoChange, RepoChangeFix};
 pub use scoreboard::{
     CandidateScore, Confidence, DecidedBy, Decision, Gate, GateName, MatrixCell, MatrixRow, PinnedTests,
     Scoreboard, Separation,

@@ -89,17 +89,25 @@ impl AgentJob {
             self.agent.name(),
             self.ctx.strategy
         );
-        let collected =
-            tokio::task::spawn_blocking(move || -> Result<(Oid, Vec<FileChange>), EngineError> {
-                let commit = ws.snapshot(&base, &message).map_err(EngineError::from_git)?;
+        let collected = tokio::task::spawn_blocking(
+            move || -> Result<(Oid, Vec<FileChange>, Option<String>), EngineError> {
+                let collected = ws.collect(&base, &message).map_err(EngineError::from_git)?;
+                let commit = collected.commit;
                 ws.publish(&repo, &commit, &reference).map_err(EngineError::from_git)?;
                 let changes = repo.git().diff_files(&base, &commit).map_err(EngineError::from_git)?;
-                Ok((commit, changes))
-            })
-            .await
-            .unwrap_or_else(|e| Err(EngineError::Failed(format!("collecting {id}: {e}"))));
+                Ok((commit, changes, collected.git_dir_problem))
+            },
+        )
+        .await
+        .unwrap_or_else(|e| Err(EngineError::Failed(format!("collecting {id}: {e}"))));
         match collected {
-            Ok((commit, changes)) => {
+            Ok((commit, changes, git_dir_problem)) => {
+                if let Some(problem) = git_dir_problem {
+                    let message =
+                        format!("its git directory {problem}: its work was collected from its files");
+                    let activity = baton_core::AgentActivity::Warning { message };
+                    self.emitter.emit(RunEvent::AgentActivity { candidate: id.clone(), activity });
+                }
                 self.emitter.emit(RunEvent::Collected {
                     candidate: id,
                     commit: commit.to_string(),

@@ -17,6 +17,9 @@ pub(crate) struct Shared {
     pub(crate) base: Oid,
     pub(crate) ws_dir: PathBuf,
     pub(crate) bench: Bench,
+    /// Stops the run as the user's first Ctrl-C would (the guard, when the user's repository
+    /// changed): raises the level every unit's [`Cancel`] sees.
+    pub(crate) stop: baton_exec::CancelHandle,
 }
 
 /// What a verification unit shares with the run.

@@ -29,6 +29,7 @@ use crate::agent::{AgentJob, AgentResult};
 use crate::context::Shared;
 use crate::decide::{Decider, DecisionInput};
 use crate::evidence::{self, Candidate};
+use crate::guard::{Check, Guard};
 use crate::hidden::LaidOver;
 use crate::matrix::{Author, Matrix};
 use crate::plan::RunPlan;
@@ -87,6 +88,8 @@ struct Dispatcher<'a> {
     base_tx: Option<BaseResultsSender>,
     base_rx: BaseResults,
     units: JoinSet<Done>,
+    /// Watches the user's repository from the moment the agents start.
+    guard: Option<Guard>,
 }
 
 pub(crate) async fn dispatch(
@@ -109,6 +112,7 @@ pub(crate) async fn dispatch(
         base_tx: Some(base_tx),
         base_rx,
         units: JoinSet::new(),
+        guard: None,
     };
     let cancelled =
         |d: &Dispatcher<'_>| Dispatched { scoreboard: None, verifications: d.targets.targets.len() };
@@ -129,6 +133,7 @@ pub(crate) async fn dispatch(
     }
     let base_commit = hidden.as_ref().map(|h| h.base.clone()).unwrap_or_else(|| shared.base.clone());
     let matrix = d.matrix(&base_commit).await?;
+    d.check_repository(None).await?;
     if shared.bench.cancel.is_cancelled() {
         return Ok(cancelled(&d));
     }
@@ -161,7 +166,10 @@ impl Dispatcher<'_> {
             };
             spawn_stages(&mut self.units, &self.shared, &self.verify_limit, job, None, self.base_tx.take());
         }
-        if let Err(e) = start_agents(&mut self.units, &self.shared, self.slots) {
+        let guard = Guard::start(&self.shared.plan.repo, &self.shared.plan.workspace_root).await?;
+        let started = guard.started();
+        self.guard = Some(guard);
+        if let Err(e) = start_agents(&mut self.units, &self.shared, self.slots, started) {
             // Nothing more starts; what started ends with the units.
             self.units.abort_all();
             return Err(e);
@@ -173,31 +181,105 @@ impl Dispatcher<'_> {
                 // Cancelled before it started.
                 Done::Agent { result: None, .. } => {}
                 Done::Agent { index, result: Some(result) } => {
-                    if let Some(e) = self.agent_done(index, result)? {
+                    if let Some(e) = self.agent_done(index, result) {
                         disk_full.get_or_insert(e);
                     }
+                    // Before its verification starts: what its tests do is not taken for the
+                    // agent's.
+                    self.check_repository(Some(index)).await?;
+                    self.verify_early(index)?;
                 }
                 Done::Stages { subject, results } => {
                     self.results.insert(subject, (results, Vec::new()));
                 }
             }
         }
+        self.check_repository(None).await?;
         disk_full.map_or(Ok(()), Err)
     }
 
-    /// Takes in what an agent left; starts its verification where that can start now. A full
-    /// disk is returned to end the run once the other agents are done.
-    fn agent_done(&mut self, index: usize, result: AgentResult) -> Result<Option<EngineError>, EngineError> {
+    /// Compares the user's repository with its state before the agents started, after agent
+    /// `ended` ended (`None`: once all are done). The first change found while agents ran stops
+    /// the run (the agents still running end as on a Ctrl-C, their work saved); once no unit
+    /// runs any more, the changes are reported and end the run as failed. A change made while
+    /// only tests ran is a warning with the commands that undo it: the tests reach into the
+    /// user's checkout, which the verification says for itself.
+    async fn check_repository(&mut self, ended: Option<usize>) -> Result<(), EngineError> {
+        let Some(guard) = self.guard.as_mut() else { return Ok(()) };
+        let checked = match guard.check(ended).await {
+            // A Ctrl-C reaches the git commands of the check too: the run is ending anyway.
+            Err(_) if self.shared.bench.cancel.is_cancelled() => return Ok(()),
+            checked => checked?,
+        };
+        match checked {
+            Check::ByTests(changes) => {
+                let undo: Vec<String> =
+                    changes.iter().flat_map(|c| c.undo.iter().map(|u| format!("\n    {u}"))).collect();
+                self.shared.bench.emitter.emit(RunEvent::Warning {
+                    message: format!(
+                        "tests wrote into your repository while candidates were verified: {}; run in {} to undo:{}",
+                        changes.iter().map(|c| c.change.to_string()).collect::<Vec<_>>().join("; "),
+                        self.shared.plan.repo.root.display(),
+                        undo.concat()
+                    ),
+                });
+                return Ok(());
+            }
+            Check::ByAgents(found) => {
+                self.shared.bench.emitter.emit(RunEvent::Warning {
+                    message: format!(
+                        "your repository changed while {} ran: stopping the run",
+                        self.suspects(&found.suspects).join(", ")
+                    ),
+                });
+                self.shared.stop.raise(baton_exec::CancelLevel::Graceful);
+            }
+            Check::Unchanged | Check::Known => {}
+        }
+        let Some(found) = self.guard.as_ref().and_then(|g| g.found()).cloned() else { return Ok(()) };
+        if ended.is_some() {
+            // The rest of the agents are stopping: the report waits for them.
+            return Ok(());
+        }
+        let candidates: Vec<CandidateId> = found.suspects.iter().map(|&i| self.slots[i].id.clone()).collect();
+        self.shared
+            .bench
+            .emitter
+            .emit(RunEvent::RepositoryChanged { candidates, changes: found.changes.clone() });
+        Err(EngineError::RepositoryChanged {
+            root: self.shared.plan.repo.root.clone(),
+            candidates: self.suspects(&found.suspects),
+            changes: found.changes,
+        })
+    }
+
+    /// `c2 (agent)` for each candidate.
+    fn suspects(&self, indices: &std::collections::BTreeSet<usize>) -> Vec<String> {
+        indices.iter().map(|&i| format!("{} ({})", self.slots[i].id, self.slots[i].agent.name())).collect()
+    }
+
+    /// Takes in what an agent left. A full disk is returned to end the run once the other
+    /// agents are done.
+    fn agent_done(&mut self, index: usize, result: AgentResult) -> Option<EngineError> {
         let slot = &mut self.slots[index];
         slot.outcome = Some(result.outcome);
         slot.commit = result.commit;
         slot.changes = result.changes;
         match result.collect_error {
-            Some(e @ EngineError::DiskFull(_)) => return Ok(Some(e)),
+            Some(e @ EngineError::DiskFull(_)) => return Some(e),
             Some(other) => self.shared.bench.emitter.emit(RunEvent::Warning {
                 message: format!("could not collect the work of {}: {other}", slot.id),
             }),
             None => {}
+        }
+        None
+    }
+
+    /// Starts the verification of candidate `index`, whose agent is done, where that can start
+    /// now.
+    fn verify_early(&mut self, index: usize) -> Result<(), EngineError> {
+        if self.slots[index].commit.is_none() {
+            return Ok(());
         }
         // A candidate that only added scripts waits: whether it is verified depends on whether
         // another changes the project.
@@ -210,7 +292,7 @@ impl Dispatcher<'_> {
                 spawn_stages(&mut self.units, &self.shared, &self.verify_limit, job, base, None);
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Everything that needs every candidate: the trees not verified yet, the related tests of
@@ -392,7 +474,12 @@ fn spawn_stages(
 }
 
 /// Starts every candidate's agent, at most `agent_jobs` at once (0: all at once).
-fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot]) -> Result<(), EngineError> {
+fn start_agents(
+    units: &mut JoinSet<Done>,
+    shared: &Arc<Shared>,
+    slots: &[Slot],
+    started: tokio::sync::mpsc::UnboundedSender<usize>,
+) -> Result<(), EngineError> {
     let plan = &shared.plan;
     let bench = &shared.bench;
     bench.emitter.emit(RunEvent::PhaseStarted { phase: Phase::Agents, total: slots.len() });
@@ -434,7 +521,7 @@ fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot])
             executor: plan.executor.clone(),
             confine,
         };
-        let (limit, mut cancel) = (limit.clone(), bench.cancel.clone());
+        let (limit, mut cancel, started) = (limit.clone(), bench.cancel.clone(), started.clone());
         units.spawn(async move {
             let permit = tokio::select! {
                 p = limit.acquire_owned() => p.ok(),
@@ -443,6 +530,7 @@ fn start_agents(units: &mut JoinSet<Done>, shared: &Arc<Shared>, slots: &[Slot])
             if permit.is_none() || job.cancel.is_cancelled() {
                 return Done::Agent { index, result: None };
             }
+            let _ = started.send(index);
             Done::Agent { index, result: Some(job.run().await) }
         });
     }

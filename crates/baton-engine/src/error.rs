@@ -39,6 +39,16 @@ pub enum EngineError {
     Sandbox(String),
     #[error("the disk is full: {0}")]
     DiskFull(String),
+    /// The user's repository changed while the run worked, and not by baton. `candidates` ran
+    /// since the last check that found it unchanged (`c2 (agent)`); none when it changed while
+    /// candidates were verified.
+    #[error(
+        "your repository changed while {}: {}{}",
+        if candidates.is_empty() { "candidates were verified".to_owned() } else { format!("{} ran", candidates.join(", ")) },
+        changes.first().map(|c| c.change.to_string()).unwrap_or_default(),
+        match changes.len() { 0 | 1 => String::new(), n => format!(" (and {} more {})", n - 1, baton_core::plural(n - 1, "change", "changes")) }
+    )]
+    RepositoryChanged { root: PathBuf, candidates: Vec<String>, changes: Vec<baton_core::RepoChangeFix> },
     #[error("cannot write {}", path.display())]
     Io {
         path: PathBuf,

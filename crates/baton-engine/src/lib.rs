@@ -18,6 +18,10 @@
 //! - the **matrix** of the tests candidates wrote (`matrix.rs`), once they are all known;
 //! - the **evidence** (`evidence.rs`) and the **decision**, behind the [`Decider`] seam.
 //!
+//! Whenever an agent ends, and once the work is done, the **guard** (`guard.rs`) compares the
+//! user's repository (HEAD, refs, index, working tree) with its state before the agents
+//! started: anything changed ends the run as failed, saying what and how to undo it.
+//!
 //! Every step emits [`baton_core::RunEvent`]s, stamped by the run's [`Clock`], into one channel.
 //! A single recorder task owns the store and the reporter (`events.rs`): it writes each event to
 //! SQLite and then hands it to the front end, so what is shown is what is stored. Cancellation
@@ -34,6 +38,7 @@ mod dispatcher;
 mod error;
 mod events;
 mod evidence;
+mod guard;
 mod hidden;
 mod matrix;
 mod merge;
@@ -52,7 +57,7 @@ pub use events::{Clock, FixedClock, Reporter, SystemClock};
 pub use merge::{MergeRequest, Merged, merge};
 pub use paths::{default_workspace_root, run_workspace_dir};
 pub use plan::{RunPlan, RunRequest, detect_stages, plan};
-pub use recover::{CleanReport, Recovered, clean, find_run, recover_abandoned};
+pub use recover::{CleanReport, KeptWorkspace, Recovered, clean, find_run, recover_abandoned};
 pub use run::{RunOutcome, run, run_with};
 
 /// The ref a candidate's work lives on.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use baton_core::{RunEvent, RunId, RunStatus, Scoreboard};
-use baton_exec::Cancel;
+use baton_exec::{Cancel, CancelHandle, CancelLevel};
 use baton_git::Repo;
 use baton_store::Store;
 use baton_workspace::Workspace;
@@ -105,12 +105,16 @@ pub async fn run_with(
     }
     let keep_workspaces = plan.config.run.keep_workspaces;
     let containment = plan.containment.clone();
+    // The units see the user's cancel and the run's own stop as one.
+    let (stop, units_cancel) = CancelHandle::new();
+    let forward = tokio::spawn(forward_cancel(cancel.clone(), stop.clone()));
     let shared = Arc::new(Shared {
         plan,
         run: run_id.clone(),
         base,
         ws_dir: ws_dir.clone(),
-        bench: Bench { artifacts, emitter: emitter.clone(), cancel: cancel.clone(), containment },
+        bench: Bench { artifacts, emitter: emitter.clone(), cancel: units_cancel, containment },
+        stop,
     });
     let result = dispatcher::dispatch(shared.clone(), &mut slots, decider).await;
 
@@ -118,8 +122,32 @@ pub async fn run_with(
     let cancelled = cancel.is_cancelled();
     let failed = result.is_err();
     if cancelled || failed || !keep_workspaces {
-        let (dir, repo) = (ws_dir.clone(), repo.clone());
-        let _ = tokio::task::spawn_blocking(move || remove_run_workspaces(&repo, &dir)).await;
+        // A candidate whose work could not be collected keeps its workspace, if it holds any.
+        let uncollected: Vec<(baton_core::CandidateId, Workspace)> = slots
+            .iter()
+            .filter(|s| s.commit.is_none())
+            .filter_map(|s| Some((s.id.clone(), s.workspace.clone()?)))
+            .collect();
+        let (dir, repo, base) = (ws_dir.clone(), repo.clone(), shared.base.clone());
+        let kept = tokio::task::spawn_blocking(move || {
+            let kept: Vec<(baton_core::CandidateId, Workspace)> = uncollected
+                .into_iter()
+                .filter(|(_, ws)| ws.holds_unsaved_work(&repo, &base, &base).unwrap_or(true))
+                .collect();
+            let roots: Vec<std::path::PathBuf> = kept.iter().map(|(_, ws)| ws.root.clone()).collect();
+            remove_run_workspaces(&repo, &dir, &roots);
+            kept
+        })
+        .await
+        .unwrap_or_default();
+        for (id, ws) in kept {
+            emitter.emit(RunEvent::Warning {
+                message: format!(
+                    "kept the workspace of {id}: its work is on no ref; copy what you want to keep from {} (`baton clean --force` removes it)",
+                    ws.tree.display()
+                ),
+            });
+        }
     }
     let (scoreboard, verifications) = match &result {
         Ok(d) => (d.scoreboard.clone(), d.verifications),
@@ -142,6 +170,7 @@ pub async fn run_with(
         millis: started.elapsed().as_millis() as u64,
     });
     watcher.abort();
+    forward.abort();
     drop(shared);
     drop(emitter);
     let recorded = recorder.finish().await;
@@ -151,21 +180,33 @@ pub async fn run_with(
     Ok(RunOutcome { run: run_id, status, scoreboard, verifications, candidates: slots.len() })
 }
 
-/// Removes every workspace of a run (the run's directory under the workspace root).
-pub(crate) fn remove_run_workspaces(repo: &Repo, dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+/// Raises `stop` to every level `cancel` reaches.
+async fn forward_cancel(mut cancel: Cancel, stop: CancelHandle) {
+    let mut level = CancelLevel::None;
+    while level < CancelLevel::Force {
+        level = cancel.raised_above(level).await;
+        stop.raise(level);
+    }
+}
+
+/// Removes every workspace of a run (the run's directory under the workspace root) but those
+/// whose roots are in `keep`; returns how many it removed.
+pub(crate) fn remove_run_workspaces(repo: &Repo, dir: &Path, keep: &[std::path::PathBuf]) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
     for entry in entries.flatten() {
         let root = entry.path();
-        match Workspace::reopen(repo, &root) {
-            Some(ws) => {
-                let _ = ws.remove();
-            }
-            None => {
-                let _ = std::fs::remove_dir_all(&root);
-            }
+        if keep.contains(&root) {
+            continue;
         }
+        let gone = match Workspace::reopen(repo, &root) {
+            Some(ws) => ws.remove(),
+            None => std::fs::remove_dir_all(&root),
+        };
+        removed += usize::from(gone.is_ok());
     }
     let _ = std::fs::remove_dir(dir);
+    removed
 }
 
 /// `20261124-131107-3fa2`: sortable by time, unique enough to never collide in one repository.

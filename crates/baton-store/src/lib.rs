@@ -300,6 +300,7 @@ impl Store {
             | RunEvent::Warning { .. }
             | RunEvent::Note { .. }
             | RunEvent::HiddenTests { .. }
+            | RunEvent::RepositoryChanged { .. }
             | RunEvent::Cancelling { .. } => {}
         }
         tx.commit()?;

@@ -1,4 +1,5 @@
 use baton_core::{ExitCode, plural};
+use baton_engine::KeptWorkspace;
 
 use crate::cli::{CleanArgs, Global};
 use crate::context;
@@ -13,7 +14,7 @@ pub(crate) fn run(global: &Global, args: CleanArgs) -> Result<ExitCode, CliError
         println!("no runs in this repository: nothing to clean");
         return Ok(ExitCode::Success);
     };
-    let report = baton_engine::clean(&repo, &store, args.run.as_deref(), args.refs)?;
+    let report = baton_engine::clean(&repo, &store, args.run.as_deref(), args.refs, args.force)?;
     let w = report.workspaces_removed;
     let mut text = format!(
         "removed {w} {} of {} {}",
@@ -21,6 +22,10 @@ pub(crate) fn run(global: &Global, args: CleanArgs) -> Result<ExitCode, CliError
         report.runs.len(),
         plural(report.runs.len(), "run", "runs")
     );
+    if !report.kept.is_empty() {
+        let k = report.kept.len();
+        text.push_str(&format!(", kept {k} that {} work on no ref", plural(k, "holds", "hold")));
+    }
     if args.refs {
         text.push_str(&format!(
             "; deleted {} {}",
@@ -31,5 +36,22 @@ pub(crate) fn run(global: &Global, args: CleanArgs) -> Result<ExitCode, CliError
         text.push_str("; candidate refs kept (refs/baton/runs/...)");
     }
     println!("{text}");
+    tell_kept(&report.kept);
     Ok(ExitCode::Success)
+}
+
+/// Says, on stderr, which workspaces were kept because removing them would lose work, and what
+/// the user can do.
+pub(crate) fn tell_kept(kept: &[KeptWorkspace]) {
+    if kept.is_empty() {
+        return;
+    }
+    for k in kept {
+        eprintln!("kept the workspace of {} of run {} ({}): {}", k.candidate, k.run, k.why, k.tree.display());
+    }
+    eprintln!(
+        "  hint: copy what you want to keep out of {} (its files are the work); `baton clean --force` removes {} anyway",
+        plural(kept.len(), "it", "them"),
+        plural(kept.len(), "it", "them")
+    );
 }

@@ -46,8 +46,10 @@ pub(crate) fn run(global: &Global, args: MergeArgs) -> Result<ExitCode, CliError
         if merged.updated_worktree { "; working tree updated" } else { "" }
     );
     // The run's workspaces have served their purpose; the refs stay.
-    if let Ok(Some(run)) = store.run(&merged.run) {
-        let _ = baton_engine::clean(&repo, &store, Some(run.id.as_str()), false);
+    if let Ok(Some(run)) = store.run(&merged.run)
+        && let Ok(report) = baton_engine::clean(&repo, &store, Some(run.id.as_str()), false, false)
+    {
+        super::clean::tell_kept(&report.kept);
     }
     Ok(ExitCode::Success)
 }
