@@ -3,7 +3,9 @@
 //! process, or a job on a cluster engine, is another executor, and nothing that starts
 //! processes has to change for it.
 
-use crate::{Process, Spec, spawn};
+use std::sync::Arc;
+
+use crate::{Process, Redactor, Spec, spawn};
 
 /// Starts a run's processes.
 pub trait Executor: Send + Sync + std::fmt::Debug {
@@ -39,12 +41,36 @@ impl Executor for Local {
 #[derive(Debug, Clone)]
 pub struct Limited {
     pub limits: crate::Limits,
-    pub inner: std::sync::Arc<dyn Executor>,
+    pub inner: Arc<dyn Executor>,
 }
 
 impl Executor for Limited {
     fn spawn(&self, mut spec: Spec) -> Process {
         spec.limits.get_or_insert(self.limits);
+        self.inner.spawn(spec)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn confines(&self) -> bool {
+        self.inner.confines()
+    }
+}
+
+/// Every process's log redacted with the same [`Redactor`] (unless its spec brings its own),
+/// started by `inner`. A run wraps its executor in it, so that no log of the run, whoever
+/// builds its `Spec`, can miss the redactor.
+#[derive(Debug, Clone)]
+pub struct Redacting {
+    pub redactor: Arc<Redactor>,
+    pub inner: Arc<dyn Executor>,
+}
+
+impl Executor for Redacting {
+    fn spawn(&self, mut spec: Spec) -> Process {
+        spec.redact.get_or_insert_with(|| self.redactor.clone());
         self.inner.spawn(spec)
     }
 

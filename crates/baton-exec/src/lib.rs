@@ -20,6 +20,10 @@
 //! process is running. A [`Process`] that is dropped before it finished kills its group, so a
 //! panic or an aborted task cannot leave a child behind.
 //!
+//! A [`Spec`] may carry a [`Redactor`]: its log is then written through a [`StreamRedactor`],
+//! so no key reaches the file, even one split across two reads (see [`redact`]). The
+//! [`Redacting`] executor gives every process started through it one.
+//!
 //! [`run_sync`] is the blocking variant for short commands (git plumbing): same process group,
 //! same bookkeeping, output captured in memory.
 //!
@@ -39,7 +43,7 @@ mod supervise;
 mod sync;
 
 pub use cancel::{Cancel, CancelHandle, CancelLevel};
-pub use executor::{Executor, Limited, Local};
+pub use executor::{Executor, Limited, Local, Redacting};
 pub use limits::{Cgroups, Limits, cgroups, describe as describe_limits};
 pub use procfs::{ProcessIdentity, identity_of, kill_recorded_group};
 pub use redact::{Redactor, StreamRedactor};

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::TimeoutKind;
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use crate::cancel::{Cancel, CancelLevel};
+use crate::{Redactor, StreamRedactor};
 use crate::{known_children, procfs};
 
 /// What to run and under which limits.
@@ -50,6 +52,10 @@ pub struct Spec {
     pub exit_code_carries_signal: bool,
     /// Resource limits for it and everything it starts (see [`crate::Limits`]).
     pub limits: Option<crate::Limits>,
+    /// Secrets to take out of the log before it is written (see [`crate::redact`]). The cap
+    /// of [`Spec::log_limit`] applies to the redacted output, so a cut never leaves part of a
+    /// secret behind.
+    pub redact: Option<Arc<Redactor>>,
 }
 
 /// What the child reads on stdin.
@@ -78,6 +84,7 @@ impl Spec {
             confine: None,
             exit_code_carries_signal: false,
             limits: None,
+            redact: None,
         }
     }
 
@@ -126,6 +133,12 @@ impl Spec {
 
     pub fn confine(mut self, confinement: crate::Confinement) -> Spec {
         self.confine = Some(Box::new(confinement));
+        self
+    }
+
+    /// See [`Spec::redact`].
+    pub fn redact(mut self, redactor: Arc<Redactor>) -> Spec {
+        self.redact = Some(redactor);
         self
     }
 
@@ -227,7 +240,7 @@ pub fn spawn(spec: Spec) -> Process {
 }
 
 fn start(spec: &Spec) -> Result<Running, String> {
-    let log = LogSink::create(spec.log.as_deref(), spec.log_limit).map_err(|e| {
+    let log = LogSink::create(spec.log.as_deref(), spec.log_limit, spec.redact.clone()).map_err(|e| {
         format!("cannot create log file {}: {e}", spec.log.as_deref().unwrap_or(Path::new("?")).display())
     })?;
     let mut cmd = tokio::process::Command::new(&spec.program);
@@ -363,7 +376,7 @@ impl Process {
                         if matches!(stream, Stream::Stdout) {
                             line_buf.push(&bytes);
                         }
-                        run.log.write(&bytes);
+                        run.log.write(stream, &bytes);
                     }
                     None => readers_open = false,
                 },
@@ -403,7 +416,7 @@ impl Process {
             while procfs::group_exists(pgid) && Instant::now() < deadline {
                 tokio::select! {
                     chunk = rx.recv(), if readers_open => match chunk {
-                        Some((_, bytes)) => run.log.write(&bytes),
+                        Some((stream, bytes)) => run.log.write(stream, &bytes),
                         None => readers_open = false,
                     },
                     _ = tokio::time::sleep(Duration::from_millis(20)) => {}
@@ -429,7 +442,7 @@ impl Process {
                         if matches!(stream, Stream::Stdout) {
                             line_buf.push(&bytes);
                         }
-                        run.log.write(&bytes);
+                        run.log.write(stream, &bytes);
                     }
                     None => readers_open = false,
                 },
@@ -553,8 +566,16 @@ impl LineSplitter {
 /// so both how a command started and how it ended survive a flood of output. The head is not
 /// buffered: each chunk read from the process is in the file at once, for whoever watches the
 /// log of a long run (a slow test module prints a few bytes a minute).
+///
+/// With a redactor, output goes through it first and the limits apply to what it lets out: a
+/// secret is replaced whole before any cut, and only the end of a partial line waits for the
+/// rest of a secret that may not have arrived whole. Stdout and stderr each have their own:
+/// a key printed in two pieces on one, with a line on the other between them, would otherwise
+/// reach the file in two pieces that neither read as a key.
 struct LogSink {
     file: Option<File>,
+    /// For stdout and stderr, in this order.
+    redact: Option<[StreamRedactor; 2]>,
     head_limit: u64,
     tail_limit: usize,
     written: u64,
@@ -565,7 +586,7 @@ struct LogSink {
 }
 
 impl LogSink {
-    fn create(path: Option<&Path>, limit: u64) -> io::Result<LogSink> {
+    fn create(path: Option<&Path>, limit: u64, redact: Option<Arc<Redactor>>) -> io::Result<LogSink> {
         let file = match path {
             Some(p) => {
                 if let Some(dir) = p.parent() {
@@ -576,6 +597,10 @@ impl LogSink {
             None => None,
         };
         Ok(LogSink {
+            // Nothing to redact where nothing is written.
+            redact: redact
+                .filter(|_| file.is_some())
+                .map(|r| [StreamRedactor::new(r.clone()), StreamRedactor::new(r)]),
             file,
             head_limit: limit - limit / 2,
             tail_limit: (limit / 2) as usize,
@@ -587,8 +612,19 @@ impl LogSink {
         })
     }
 
-    fn write(&mut self, mut bytes: &[u8]) {
+    fn write(&mut self, stream: Stream, bytes: &[u8]) {
         self.total += bytes.len() as u64;
+        match &mut self.redact {
+            Some(r) => {
+                let out = r[stream as usize].push(bytes);
+                self.keep(&out);
+            }
+            None => self.keep(bytes),
+        }
+    }
+
+    /// Writes to the head while it has room, then keeps the last `tail_limit` bytes.
+    fn keep(&mut self, mut bytes: &[u8]) {
         let Some(file) = &mut self.file else { return };
         if self.written < self.head_limit {
             let n = ((self.head_limit - self.written) as usize).min(bytes.len());
@@ -614,8 +650,15 @@ impl LogSink {
         }
     }
 
-    /// Writes the kept tail; returns (total bytes seen, bytes dropped).
+    /// Writes what the redactors held and the kept tail; returns (total bytes seen, bytes
+    /// dropped).
     fn finish(&mut self) -> (u64, u64) {
+        if let Some(redact) = self.redact.take() {
+            for mut r in redact {
+                let rest = r.finish();
+                self.keep(&rest);
+            }
+        }
         if let Some(file) = &mut self.file {
             if self.dropped > 0 {
                 let _ = write!(file, "\n[baton: {} bytes of output omitted here]\n", self.dropped);
@@ -625,5 +668,50 @@ impl LogSink {
             let _ = file.write_all(b);
         }
         (self.total, self.dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-test-SECRETVALUE1234567890abcdef";
+
+    fn sink(dir: &Path, limit: u64) -> LogSink {
+        let redactor = Arc::new(Redactor::new([("OPENAI_API_KEY", KEY)]));
+        LogSink::create(Some(&dir.join("log")), limit, Some(redactor)).unwrap()
+    }
+
+    /// A key printed in two pieces on stdout, with a line on stderr between the pieces, is
+    /// still one key: each stream is redacted on its own.
+    #[test]
+    fn a_key_split_around_a_line_of_the_other_stream_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = sink(dir.path(), 1 << 20);
+        log.write(Stream::Stdout, b"key: sk-test-SECRET");
+        log.write(Stream::Stderr, b"warning: slow\n");
+        log.write(Stream::Stdout, b"VALUE1234567890abcdef\n");
+        log.write(Stream::Stderr, b"no newline at the end");
+        log.finish();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("log")).unwrap(),
+            "warning: slow\nkey: [redacted: OPENAI_API_KEY]\nno newline at the end"
+        );
+    }
+
+    /// The size limit cuts what the redactor let out: the head and the tail keep whole
+    /// markers or none, and never a piece of the key.
+    #[test]
+    fn the_limit_applies_to_redacted_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = sink(dir.path(), 200);
+        for _ in 0..100 {
+            log.write(Stream::Stdout, format!("{KEY}\n").as_bytes());
+        }
+        let (total, dropped) = log.finish();
+        assert_eq!(total, 100 * (KEY.len() as u64 + 1));
+        let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert!(dropped > 0 && text.contains("bytes of output omitted here"), "{text}");
+        assert!(!text.contains("sk-test") && !text.contains("abcdef"), "{text}");
     }
 }

@@ -390,3 +390,44 @@ async fn processes_marked_by_a_dead_owner_are_found_and_ended() {
     other.wait().unwrap();
     assert_eq!(baton_exec::end_marked(&dead, Duration::from_millis(300)), 0);
 }
+
+/// Issue 14, item 6: a key the process prints never reaches its log, even printed in two
+/// pieces, and even where the log's size limit cuts through a flood of it.
+#[tokio::test]
+async fn a_redacting_log_keeps_no_key_even_split_or_cut() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-test-SECRETVALUE1234567890abcdef";
+    let redactor = Arc::new(baton_exec::Redactor::new([("OPENAI_API_KEY", key)]));
+    let log = dir.path().join("agent.log");
+    let script = "printf 'the key is sk-test-SECR'; sleep 0.3; printf 'ETVALUE1234567890abcdef, a token ghp_0123456789'; \
+                  sleep 0.3; printf 'abcdefghijABCDEFGHIJ012345\\n'; echo \"env: $OPENAI_API_KEY\"; echo done";
+    let f = baton_exec::spawn(
+        sh(dir.path(), script).env("OPENAI_API_KEY", key).log(&log, 1 << 20).redact(redactor.clone()),
+    )
+    .wait(Cancel::never(), None)
+    .await;
+    assert_eq!(f.end, End::Exited { code: 0 });
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "the key is [redacted: OPENAI_API_KEY], a token [redacted]\nenv: [redacted: OPENAI_API_KEY]\ndone\n"
+    );
+
+    // A flood of keys, cut to 64 KiB: the cuts fall on redacted text, never on a key.
+    let flood = dir.path().join("flood.log");
+    let script = "echo FIRST; yes \"x $OPENAI_API_KEY\" | head -n 80000 | tr -d '\\n'; echo; echo LAST";
+    let f = baton_exec::spawn(
+        sh(dir.path(), script).env("OPENAI_API_KEY", key).log(&flood, 64 << 10).redact(redactor),
+    )
+    .wait(Cancel::never(), None)
+    .await;
+    assert_eq!(f.end, End::Exited { code: 0 });
+    assert!(f.log_dropped > 0);
+    let text = std::fs::read_to_string(&flood).unwrap();
+    assert!(text.starts_with("FIRST\nx [redacted: OPENAI_API_KEY]x [redacted"), "{}", &text[..100]);
+    assert!(text.trim_end().ends_with("LAST"));
+    for piece in key.as_bytes().windows(8) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        assert!(!text.contains(piece), "part of the key, {piece:?}, is in the log");
+    }
+}
