@@ -24,6 +24,8 @@ pub(crate) struct AgentJob {
     pub(crate) emitter: Emitter,
     pub(crate) cancel: Cancel,
     pub(crate) executor: Arc<dyn Executor>,
+    /// Keeps secrets out of the commit message, which quotes the outcome.
+    pub(crate) redactor: Arc<baton_exec::Redactor>,
     /// What the agent's process may touch, where the executor confines it.
     pub(crate) confine: Option<baton_exec::Confinement>,
 }
@@ -53,8 +55,21 @@ impl AgentJob {
                 };
                 let emit =
                     |activity| self.emitter.emit(RunEvent::AgentActivity { candidate: id.clone(), activity });
-                baton_agents::drive(self.executor.as_ref(), *spec, parser, self.cancel.clone(), started, emit)
-                    .await
+                let outcome = baton_agents::drive(
+                    self.executor.as_ref(),
+                    *spec,
+                    parser,
+                    self.cancel.clone(),
+                    started,
+                    emit,
+                )
+                .await;
+                // Its process is gone: what it left in its own HOME (an agent CLI's session
+                // transcripts quote what its tools printed) stays with the run's artifacts.
+                let (redactor, home) = (self.redactor.clone(), self.ctx.home.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::redact::files_under(&redactor, &home)).await;
+                outcome
             }
             Ok(Plan::ApplyPatch { patch, source }) => {
                 let tree = self.ws.tree.clone();
@@ -89,6 +104,7 @@ impl AgentJob {
             self.agent.name(),
             self.ctx.strategy
         );
+        let message = self.redactor.redact(&message).into_owned();
         let collected = tokio::task::spawn_blocking(
             move || -> Result<(Oid, Vec<FileChange>, Option<String>), EngineError> {
                 let collected = ws.collect(&base, &message).map_err(EngineError::from_git)?;

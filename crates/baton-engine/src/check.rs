@@ -46,7 +46,13 @@ pub async fn check_stages(
         stage.timeout = Some(stage.timeout.unwrap_or(limit).min(limit));
     }
     verify.reruns = 0;
-    let runner = StageRunner::new(&verify, &config.run)?.watching_repo(&repo.root);
+    let redacting = baton_exec::Redacting {
+        redactor: crate::redact::redactor(config),
+        inner: std::sync::Arc::new(baton_exec::Local),
+    };
+    let runner = StageRunner::new(&verify, &config.run)?
+        .watching_repo(&repo.root)
+        .with_executor(std::sync::Arc::new(redacting));
     let protected = Protected::new(&verify.protected)?;
     let related = RelatedTests::new(&verify.related)?;
     let paths = repo.git().tree_paths(&commit).map_err(EngineError::from_git)?;

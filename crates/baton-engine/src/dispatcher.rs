@@ -519,6 +519,7 @@ fn start_agents(
             emitter: bench.emitter.clone(),
             cancel: bench.cancel.clone(),
             executor: plan.executor.clone(),
+            redactor: plan.redactor.clone(),
             confine,
         };
         let (limit, mut cancel, started) = (limit.clone(), bench.cancel.clone(), started.clone());

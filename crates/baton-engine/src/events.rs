@@ -1,11 +1,12 @@
 //! The run's event stream: the clock that stamps each event, the emitter every part of a run
-//! shares, and the recorder, the one owner of the store and the reporter.
+//! shares, and the recorder, the one owner of the store and the reporter (and so the one place
+//! where events are redacted).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use baton_core::{RunEvent, RunId, Stamped};
-use baton_exec::{Cancel, CancelLevel};
+use baton_exec::{Cancel, CancelLevel, Redactor};
 use baton_store::Store;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -92,15 +93,17 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// Starts the recorder; the returned emitter feeds it. It ends when every emitter is gone.
+    /// Each event is redacted with `redactor` before it is stored and shown.
     pub(crate) fn start(
         run: RunId,
         store: Store,
         reporter: Reporter,
         clock: Arc<dyn Clock>,
+        redactor: Arc<Redactor>,
     ) -> (Recorder, Emitter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let error = Arc::new(Mutex::new(None));
-        let task = tokio::spawn(record(run, store, rx, reporter, error.clone()));
+        let task = tokio::spawn(record(run, store, rx, reporter, redactor, error.clone()));
         (Recorder { task, error }, Emitter { tx, clock })
     }
 
@@ -119,9 +122,11 @@ async fn record(
     mut store: Store,
     mut rx: mpsc::UnboundedReceiver<Stamped>,
     mut reporter: Reporter,
+    redactor: Arc<Redactor>,
     error: Arc<Mutex<Option<String>>>,
 ) -> Store {
     while let Some(event) = rx.recv().await {
+        let event = Stamped { at: event.at, event: crate::redact::event(&redactor, event.event) };
         let result = store.record(&run, &event).and_then(|()| {
             if matches!(event.event, RunEvent::RunStarted { .. }) {
                 let me = std::process::id();

@@ -24,7 +24,8 @@
 //!
 //! Every step emits [`baton_core::RunEvent`]s, stamped by the run's [`Clock`], into one channel.
 //! A single recorder task owns the store and the reporter (`events.rs`): it writes each event to
-//! SQLite and then hands it to the front end, so what is shown is what is stored. Cancellation
+//! SQLite and then hands it to the front end, so what is shown is what is stored; it redacts
+//! each event first, as the run's executor redacts every process's log (`redact.rs`). Cancellation
 //! arrives through [`baton_exec::Cancel`]: the first level stops agents and stages gracefully
 //! and skips what has not started; the second kills. Work is collected before any workspace is
 //! removed.
@@ -46,6 +47,7 @@ mod paths;
 mod plan;
 mod provision;
 mod recover;
+mod redact;
 mod run;
 mod util;
 mod verify;

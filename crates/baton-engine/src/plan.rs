@@ -113,6 +113,8 @@ pub struct RunPlan {
     pub(crate) workspaces: Arc<dyn WorkspaceProvider>,
     /// Where the run's processes run.
     pub(crate) executor: Arc<dyn Executor>,
+    /// Secrets kept out of everything the run writes (see [`crate::redact`]).
+    pub(crate) redactor: Arc<baton_exec::Redactor>,
     /// The directory under which this repository's runs keep their workspaces.
     pub(crate) workspace_root: std::path::PathBuf,
 }
@@ -162,6 +164,10 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
     };
     let executor: Arc<dyn baton_exec::Executor> =
         if limits.is_empty() { executor } else { Arc::new(baton_exec::Limited { limits, inner: executor }) };
+    // Outermost: whoever builds a process's spec, its log is redacted.
+    let redactor = crate::redact::redactor(&config);
+    let executor: Arc<dyn baton_exec::Executor> =
+        Arc::new(baton_exec::Redacting { redactor: redactor.clone(), inner: executor });
     warnings.extend(unconfined);
     let containment = crate::contain::Containment::new(&repo, &config.run, executor.confines())?;
     if containment.enforced {
@@ -297,6 +303,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         workspaces,
         workspace_root,
         executor,
+        redactor,
         containment,
         config,
     })

@@ -67,7 +67,8 @@ pub async fn run_with(
     let ws_dir = plan.workspace_root.join(run_id.as_str());
     let mut slots = dispatcher::plan_slots(&plan);
 
-    let (recorder, emitter) = Recorder::start(run_id.clone(), store, reporter, plan.clock.clone());
+    let (recorder, emitter) =
+        Recorder::start(run_id.clone(), store, reporter, plan.clock.clone(), plan.redactor.clone());
     let watcher = tokio::spawn(watch_cancel(cancel.clone(), emitter.clone()));
     emitter.emit(RunEvent::RunStarted {
         run: run_id.clone(),
