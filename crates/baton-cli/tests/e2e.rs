@@ -327,7 +327,9 @@ fn ctrl_c_during_verification_leaves_nothing_running() {
     env.repo.write(
         "baton.toml",
         &format!(
-            "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"slow\"\nrun = \"sleep 1000 & echo $! >> {0}/verify.pid; touch {1}; wait\"\n",
+            // Slow on the candidate only: the base is verified while agents run, and the marker
+            // must mean that the candidate's agent is done.
+            "[run]\ngrace = \"1s\"\n\n[[verify.stage]]\nname = \"slow\"\nrun = \"grep -q '1 + ' src/calc.sh || exit 0; sleep 1000 & echo $! >> {0}/verify.pid; touch {1}; wait\"\n",
             pids.display(),
             marker.display()
         ),
