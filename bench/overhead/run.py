@@ -12,6 +12,10 @@ so the loop keeps it too). baton does that plus the baseline's workspace and ver
 Printed: wall time, CPU time (the process and all its children), and for baton its own CPU
 time (sampled from /proc until it exits) and its peak RSS. Targets from the issue: baton's wall
 time at most 0.5x the loop's; baton's own CPU at most 5% of the total.
+
+With --sandbox-compare, baton runs unconfined (run.sandbox = "off") and in its bubblewrap
+sandbox (run.sandbox = "bwrap") in turns, --rounds times each, and the medians are printed side
+by side with their ratio (target: the sandbox within 10%).
 """
 
 import argparse
@@ -144,6 +148,9 @@ def main() -> int:
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/baton-bench/overhead"))
     ap.add_argument("--workspace", default="auto", choices=["auto", "overlay", "clone", "worktree"],
                     help="baton's run.workspace (auto: an overlay where mounting works, else a clone)")
+    ap.add_argument("--sandbox-compare", action="store_true",
+                    help="run baton unconfined and sandboxed in turns and compare them")
+    ap.add_argument("--rounds", type=int, default=3, help="turns of each with --sandbox-compare")
     args = ap.parse_args()
 
     # baton runs in the synthetic repository, not here: a path given relative to where the
@@ -182,20 +189,31 @@ def main() -> int:
         loop = timed(["sh", str(tmp / "loop.sh"), str(repo), str(work), str(args.candidates)], env, tmp)
         shutil.rmtree(work)
 
-        cmd = [args.baton, "run", "Append a line to your file", "--agent", f"command:{tmp / 'agent.sh'}",
-               "--set", f"run.workspace={args.workspace}",
-               "-n", str(args.candidates), "--jobs", str(args.jobs), "--config", str(tmp / "bench.toml"),
-               "--quiet"]
-        baton = timed(cmd, env, repo, sample=True)
-        collect = collect_times(repo / ".git" / "baton" / "baton.db")
-        # Workspaces stay after a run (as the loop's clones do); remove them outside the timing.
-        subprocess.run([args.baton, "-C", str(repo), "clean", "--quiet"], env=env, stdout=subprocess.DEVNULL)
-        # The run left refs in the cached repository: drop them so the next run starts alike.
-        refs = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(refname)", "refs/baton/"],
-                              capture_output=True, text=True, env=env).stdout.split()
-        for r in refs:
-            subprocess.run(["git", "-C", str(repo), "update-ref", "-d", r], env=env)
-        shutil.rmtree(repo / ".git" / "baton", ignore_errors=True)
+        def run_baton(sandbox=None):
+            cmd = [args.baton, "run", "Append a line to your file", "--agent", f"command:{tmp / 'agent.sh'}",
+                   "--set", f"run.workspace={args.workspace}",
+                   "-n", str(args.candidates), "--jobs", str(args.jobs), "--config", str(tmp / "bench.toml"),
+                   "--quiet"]
+            if sandbox:
+                cmd += ["--sandbox", sandbox]
+            result = timed(cmd, env, repo, sample=True)
+            times = collect_times(repo / ".git" / "baton" / "baton.db")
+            # Workspaces stay after a run (as the loop's clones do); remove them outside the timing.
+            subprocess.run([args.baton, "-C", str(repo), "clean", "--quiet"], env=env, stdout=subprocess.DEVNULL)
+            # The run left refs in the cached repository: drop them so the next run starts alike.
+            refs = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(refname)", "refs/baton/"],
+                                  capture_output=True, text=True, env=env).stdout.split()
+            for r in refs:
+                subprocess.run(["git", "-C", str(repo), "update-ref", "-d", r], env=env)
+            shutil.rmtree(repo / ".git" / "baton", ignore_errors=True)
+            return result, times
+
+        if args.sandbox_compare:
+            runs = {"off": [], "bwrap": []}
+            for _ in range(args.rounds):
+                for mode in ("off", "bwrap"):
+                    runs[mode].append(run_baton(mode)[0])
+        baton, collect = run_baton()
 
     lw, lc, _, _, lrc = loop
     bw, bc, own, hwm, brc = baton
@@ -206,6 +224,16 @@ def main() -> int:
     print(f"{'baton run':18}{bw:8.2f}s{bc:10.2f}s{own:9.2f}s{hwm / 1024:8.1f} MB  {brc}")
     print(f"baton / loop wall time: {bw / lw:.2f}  (target <= 0.50)")
     print(f"baton's own CPU: {100 * own / bc:.1f}% of the run's CPU  (target <= 5%)")
+    if args.sandbox_compare:
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        print(f"sandbox, {args.rounds} runs of each in turns (medians):")
+        for mode in ("off", "bwrap"):
+            rs = runs[mode]
+            print(f"{'  ' + mode:18}{med([r[0] for r in rs]):8.2f}s{med([r[1] for r in rs]):10.2f}s"
+                  f"{med([r[2] for r in rs]):9.2f}s{med([r[3] for r in rs]) / 1024:8.1f} MB  "
+                  f"{','.join(str(r[4]) for r in rs)}")
+        off, on = med([r[0] for r in runs["off"]]), med([r[0] for r in runs["bwrap"]])
+        print(f"sandboxed / unconfined wall time: {on / off:.2f}  (target <= 1.10)")
     if collect:
         collect.sort()
         print(f"collecting a candidate's work: median {1000 * collect[len(collect) // 2]:.0f} ms, "
