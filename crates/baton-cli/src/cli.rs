@@ -130,7 +130,8 @@ pub(crate) struct RunArgs {
     /// A strategy: a named addition to the prompt, such as minimal or test-first (repeatable).
     #[arg(short, long = "strategy", value_name = "NAME")]
     pub(crate) strategies: Vec<String>,
-    /// Candidates per agent and strategy, 1 to 64 (default: run.repeats).
+    /// Candidates per agent and strategy, 1 to 64 (default: run.repeats). A run has at most 256
+    /// candidates (agents x strategies x repeats), however they are asked for.
     #[arg(short = 'n', long = "repeats", value_name = "N")]
     pub(crate) repeats: Option<u32>,
     /// The commit candidates start from.

@@ -63,6 +63,7 @@ impl From<EngineError> for CliError {
                 ExitCode::Refused
             }
             EngineError::NoAgents
+            | EngineError::TooManyCandidates { .. }
             | EngineError::Agent(_)
             | EngineError::UnknownRun(_)
             | EngineError::AmbiguousRun { .. }
@@ -84,6 +85,9 @@ impl From<EngineError> for CliError {
                 "pass --agent (e.g. --agent command:./fix.sh or --agent patch:fix.diff) or set run.agents in baton.toml"
                     .into(),
             ),
+            EngineError::TooManyCandidates { .. } => {
+                Some("use fewer agents, strategies or repeats (-n, run.repeats)".into())
+            }
             EngineError::UnknownRun(_) => Some("`baton status` lists the runs there are".into()),
             EngineError::AmbiguousRun { .. } => Some("give more of the id".into()),
             EngineError::NoRuns => Some("start one with `baton run`".into()),

@@ -432,3 +432,30 @@ fn every_agent_that_cannot_run_is_named_at_once() {
     }
     assert!(!env.repo.path().join(".git/baton").exists());
 }
+
+/// However the candidates are asked for (the command line, a configuration file), one run has
+/// at most 256 of them; more is refused before anything is made.
+#[test]
+fn too_many_candidates_are_refused_wherever_they_are_asked_for() {
+    let env = Env::new();
+    let agents: Vec<String> = (0..5).map(|i| env.agent(&format!("a{i}"), FIX)).collect();
+    let mut args: Vec<&str> = vec!["run", "fix add"];
+    for a in &agents {
+        args.extend(["--agent", a.as_str()]);
+    }
+    let from_flag = env.baton(&[args.as_slice(), &["-n", "64"]].concat());
+    assert_eq!(from_flag.status.code(), Some(2), "{}", text(&from_flag));
+    assert!(
+        stderr(&from_flag)
+            .contains("5 agents x 1 strategy x 64 repeats = 320 candidates: one run has at most 256"),
+        "{}",
+        text(&from_flag)
+    );
+    env.repo.write("baton.toml", &common::CONFIG.replace("[run]\n", "[run]\nrepeats = 64\n"));
+    env.repo.commit_all("64 repeats in the configuration");
+    let from_config = env.baton(&args);
+    assert_eq!(from_config.status.code(), Some(2), "{}", text(&from_config));
+    assert!(stderr(&from_config).contains("= 320 candidates"), "{}", text(&from_config));
+    assert!(!env.repo.path().join(".git/baton").exists(), "a refused run made its store");
+    assert!(env.workspaces().is_empty());
+}

@@ -19,6 +19,15 @@ pub enum EngineError {
     DirtyTree { paths: Vec<String> },
     #[error("no agents to run")]
     NoAgents,
+    #[error(
+        "{agents} {} x {strategies} {} x {repeats} {} = {} candidates: one run has at most {}",
+        baton_core::plural(*agents, "agent", "agents"),
+        baton_core::plural(*strategies, "strategy", "strategies"),
+        baton_core::plural(*repeats, "repeat", "repeats"),
+        agents * strategies * repeats,
+        crate::plan::MAX_CANDIDATES
+    )]
+    TooManyCandidates { agents: usize, strategies: usize, repeats: usize },
     #[error("run `{0}` does not exist")]
     UnknownRun(String),
     #[error("`{prefix}` matches {} runs ({})", matches.len(), matches.join(", "))]

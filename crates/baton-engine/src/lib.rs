@@ -58,7 +58,7 @@ pub use error::{EngineError, HiddenTestsProblem, Refusal};
 pub use events::{Clock, FixedClock, Reporter, SystemClock};
 pub use merge::{MergeRequest, Merged, merge};
 pub use paths::{default_workspace_root, run_workspace_dir};
-pub use plan::{RunPlan, RunRequest, detect_stages, plan};
+pub use plan::{MAX_CANDIDATES, RunPlan, RunRequest, detect_stages, plan};
 pub use recover::{CleanReport, KeptWorkspace, Recovered, clean, find_run, recover_abandoned};
 pub use run::{RunOutcome, run, run_with};
 

@@ -126,6 +126,11 @@ impl RunPlan {
     }
 }
 
+/// The most candidates one run may have, however they are asked for (agents x strategies x
+/// repeats, from the command line or any configuration file): each is a workspace and a process
+/// tree on this machine, verified against every other one.
+pub const MAX_CANDIDATES: usize = 256;
+
 /// Checks everything a run needs and resolves it, changing nothing: bad input ends here with an
 /// error that names it.
 pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
@@ -194,6 +199,14 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
     }
     if strategies.is_empty() {
         strategies.push(("default".into(), String::new()));
+    }
+    let candidates = req.agents.len() * strategies.len() * req.repeats.max(1);
+    if candidates > MAX_CANDIDATES {
+        return Err(EngineError::TooManyCandidates {
+            agents: req.agents.len(),
+            strategies: strategies.len(),
+            repeats: req.repeats.max(1),
+        });
     }
     let hidden_spec = req.hidden_tests.clone().filter(|h| !h.is_empty()).or_else(|| {
         let h = &config.verify.hidden_tests;
