@@ -232,6 +232,23 @@ fn nothing_of_batons_is_left_after_clean() {
     assert!(left.is_empty(), "left after clean: {left:#?}");
 }
 
+/// A baton killed before it recorded its run (or made its store) leaves its repository's
+/// workspace directory: the next `clean` removes it, though no run names it.
+#[test]
+fn clean_removes_what_a_baton_killed_before_its_first_record_left() {
+    let env = Env::new();
+    let fix = env.agent("fix", FIX);
+    assert_eq!(env.baton(&["run", "--sandbox", "off", "fix add", "--agent", &fix]).status.code(), Some(0));
+    let root = env.cache().join("baton").join("workspaces");
+    let repo_dir = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(env.baton(&["clean", "--refs"]).status.code(), Some(0));
+    std::fs::remove_dir_all(env.repo.path().join(".git/baton")).unwrap();
+    std::fs::create_dir_all(repo_dir.join(".overlay-probe-4194305/merged")).unwrap();
+    let out = env.baton(&["clean"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(walk(&root).is_empty(), "left after clean: {:#?}", walk(&root));
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -59,7 +59,10 @@ pub use events::{Clock, FixedClock, Reporter, SystemClock};
 pub use merge::{MergeRequest, Merged, merge};
 pub use paths::{default_workspace_root, run_workspace_dir};
 pub use plan::{MAX_CANDIDATES, RunPlan, RunRequest, detect_stages, plan};
-pub use recover::{CleanReport, KeptWorkspace, Recovered, clean, find_run, recover_abandoned};
+pub use recover::{
+    CleanReport, KeptWorkspace, Recovered, clean, clean_in, find_run, recover_abandoned, repo_workspaces,
+    tidy,
+};
 pub use run::{RunOutcome, run, run_with};
 
 /// The ref a candidate's work lives on.

@@ -264,15 +264,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         executor: executor.clone(),
     };
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    let workspace_root = {
-        let configured = &config.run.workspace_root;
-        let root = if configured.as_os_str().is_empty() {
-            crate::default_workspace_root()
-        } else {
-            configured.clone()
-        };
-        crate::paths::repo_workspace_dir(&root, &repo.root)
-    };
+    let workspace_root = crate::recover::repo_workspaces(&config.run.workspace_root, &repo);
     let workspaces: Arc<dyn WorkspaceProvider> = Arc::new(Local(match config.run.workspace {
         WorkspaceMode::Clone => WorkspaceKind::Clone,
         // A worktree's git directory lies inside the user's, which a sandbox keeps read-only.

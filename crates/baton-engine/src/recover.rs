@@ -136,12 +136,27 @@ pub fn clean(
     delete_refs: bool,
     force: bool,
 ) -> Result<CleanReport, EngineError> {
+    clean_in(repo, store, run, delete_refs, force, None)
+}
+
+/// [`clean`], also tidying `repo_dir` (this repository's directory under the configured
+/// workspace root, see [`repo_workspaces`]) when no run names it: a baton killed before it
+/// recorded its run leaves what it made there.
+pub fn clean_in(
+    repo: &Repo,
+    store: &Store,
+    run: Option<&str>,
+    delete_refs: bool,
+    force: bool,
+    repo_dir: Option<&Path>,
+) -> Result<CleanReport, EngineError> {
     let runs = match run {
         Some(p) => vec![find_run(store, Some(p))?],
         None => store.runs(usize::MAX >> 1)?,
     };
     let mut report = CleanReport::default();
-    let mut repo_dirs = std::collections::BTreeSet::new();
+    let mut repo_dirs: std::collections::BTreeSet<std::path::PathBuf> =
+        repo_dir.filter(|_| run.is_none()).map(Path::to_owned).into_iter().collect();
     for r in runs {
         if let Some(parent) = Path::new(&r.workspace_root).parent() {
             repo_dirs.insert(parent.to_owned());
@@ -176,13 +191,33 @@ pub fn clean(
         report.runs.push(r.id);
     }
     for repo_dir in repo_dirs {
-        // What a dead baton left; snapshots of base commits that no remaining workspace sits on.
-        report.leftovers_removed += baton_workspace::remove_leftovers(&repo_dir);
-        report.snapshots_removed += baton_workspace::remove_unused_snapshots(&repo_dir.join("snapshots"));
-        // Only when nothing is left in it.
-        let _ = std::fs::remove_dir(&repo_dir);
+        let (leftovers, snapshots) = tidy(&repo_dir);
+        report.leftovers_removed += leftovers;
+        report.snapshots_removed += snapshots;
     }
     Ok(report)
+}
+
+/// Removes from a repository's workspace directory what a dead baton left (an overlay probe, a
+/// half-built snapshot), snapshots no workspace sits on, and the directory itself when nothing
+/// is left in it. Returns the leftovers and snapshots removed.
+pub fn tidy(repo_dir: &Path) -> (usize, usize) {
+    let leftovers = baton_workspace::remove_leftovers(repo_dir);
+    let snapshots = baton_workspace::remove_unused_snapshots(&repo_dir.join("snapshots"));
+    // Only when nothing is left in it: a run dir not recorded yet may belong to a baton starting now.
+    let _ = std::fs::remove_dir(repo_dir);
+    (leftovers, snapshots)
+}
+
+/// This repository's directory under the workspace root `configured` (empty: the default), where
+/// its runs keep their workspaces and overlay snapshots.
+pub fn repo_workspaces(configured: &Path, repo: &Repo) -> std::path::PathBuf {
+    let root = if configured.as_os_str().is_empty() {
+        crate::default_workspace_root()
+    } else {
+        configured.to_owned()
+    };
+    crate::paths::repo_workspace_dir(&root, &repo.root)
 }
 
 /// Removes the workspaces of run `run` under `dir`, but (unless `force`) not one whose tree

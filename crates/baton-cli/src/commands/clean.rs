@@ -7,14 +7,30 @@ use crate::error::CliError;
 
 pub(crate) fn run(global: &Global, args: CleanArgs) -> Result<ExitCode, CliError> {
     let repo = context::repo(global)?;
+    // Where this repository's workspaces are, as configured; a configuration that does not load
+    // still leaves the runs' own records of where theirs are.
+    let repo_dir = context::config(global, Some(&repo.root))
+        .ok()
+        .map(|c| baton_engine::repo_workspaces(&c.run.workspace_root, &repo));
     let Some(store) = context::existing_store(&repo)? else {
         if args.run.is_some() {
             return Err(context::no_run(args.run.as_deref()).into());
         }
+        // A baton killed before it made its store can still have left a directory behind.
+        if let Some(dir) = &repo_dir {
+            baton_engine::tidy(dir);
+        }
         println!("no runs in this repository: nothing to clean");
         return Ok(ExitCode::Success);
     };
-    let report = baton_engine::clean(&repo, &store, args.run.as_deref(), args.refs, args.force)?;
+    let report = baton_engine::clean_in(
+        &repo,
+        &store,
+        args.run.as_deref(),
+        args.refs,
+        args.force,
+        repo_dir.as_deref(),
+    )?;
     let w = report.workspaces_removed;
     let mut text = format!(
         "removed {w} {} of {} {}",
