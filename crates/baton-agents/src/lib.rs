@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use baton_core::{AgentActivity, AgentOutcome, CandidateId, RunId};
 use baton_exec::End;
 
-pub use cli::{CliAgent, CliInfo, Credentials, cli_version};
+pub use cli::{CliAgent, CliInfo, Credentials, VersionError, cli_version};
 pub use command::CommandAgent;
 pub use drive::drive;
-pub use patch::{ApplyMethod, PatchAgent, apply_patch};
+pub use patch::{ApplyMethod, PatchAgent, PatchError, apply_patch};
 pub use prompt::compose_prompt;
 
 /// Why an agent cannot be used.

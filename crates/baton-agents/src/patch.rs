@@ -58,16 +58,28 @@ pub enum ApplyMethod {
     Fuzzy,
 }
 
+/// Why a patch did not go in.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("the patch is empty")]
+    Empty,
+    #[error("cannot run git apply")]
+    CannotRun(#[source] std::io::Error),
+    /// Neither `git apply` nor `patch` with fuzz took it; `git` is what `git apply` said.
+    #[error("{}", if git.is_empty() { "the patch does not apply" } else { git.as_str() })]
+    DoesNotApply { git: String },
+}
+
 /// Applies a unified diff to the checkout at `dir`: `git apply` first, then `patch` with fuzz
 /// (as real-world patches often need). Leaves the tree untouched when neither works and returns
 /// what `git apply` said.
-pub fn apply_patch(dir: &Path, patch: &[u8]) -> Result<ApplyMethod, String> {
+pub fn apply_patch(dir: &Path, patch: &[u8]) -> Result<ApplyMethod, PatchError> {
     if patch.iter().all(u8::is_ascii_whitespace) {
-        return Err("the patch is empty".into());
+        return Err(PatchError::Empty);
     }
     let mut git = baton_git::Git::at(dir).command();
     git.args(["apply", "--whitespace=nowarn", "-"]);
-    let out = baton_exec::run_sync(git, Some(patch)).map_err(|e| format!("cannot run git apply: {e}"))?;
+    let out = baton_exec::run_sync(git, Some(patch)).map_err(PatchError::CannotRun)?;
     if out.success() {
         return Ok(ApplyMethod::GitApply);
     }
@@ -82,5 +94,5 @@ pub fn apply_patch(dir: &Path, patch: &[u8]) -> Result<ApplyMethod, String> {
             return Ok(ApplyMethod::Fuzzy);
         }
     }
-    Err(if git_error.is_empty() { "the patch does not apply".into() } else { git_error })
+    Err(PatchError::DoesNotApply { git: git_error })
 }

@@ -11,20 +11,22 @@ const PATCH: &str =
 #[test]
 fn patches_apply_exactly_or_with_fuzz_or_not_at_all() {
     let t = TestRepo::with_files(&[("a.txt", "one\ntwo\nthree\n")]);
-    assert_eq!(apply_patch(t.path(), PATCH.as_bytes()), Ok(ApplyMethod::GitApply));
+    assert_eq!(apply_patch(t.path(), PATCH.as_bytes()).unwrap(), ApplyMethod::GitApply);
     assert_eq!(t.read("a.txt"), "one\nTWO\nthree\n");
 
     // Shifted by two lines and with different trailing context: git apply refuses, fuzz fits.
     let t = TestRepo::with_files(&[("a.txt", "zero\nhalf\none\ntwo\nTHREE\n")]);
-    assert_eq!(apply_patch(t.path(), PATCH.as_bytes()), Ok(ApplyMethod::Fuzzy));
+    assert_eq!(apply_patch(t.path(), PATCH.as_bytes()).unwrap(), ApplyMethod::Fuzzy);
     assert_eq!(t.read("a.txt"), "zero\nhalf\none\nTWO\nTHREE\n");
 
     let t = TestRepo::with_files(&[("a.txt", "something else entirely\n")]);
     let err = apply_patch(t.path(), PATCH.as_bytes()).unwrap_err();
-    assert!(err.contains("patch failed") || err.contains("does not apply"), "{err}");
+    assert!(matches!(&err, baton_agents::PatchError::DoesNotApply { .. }), "{err:?}");
+    let said = err.to_string();
+    assert!(said.contains("patch failed") || said.contains("does not apply"), "{said}");
     assert_eq!(t.read("a.txt"), "something else entirely\n");
     assert!(t.git(&["status", "--porcelain"]).is_empty());
-    assert_eq!(apply_patch(t.path(), b"\n").unwrap_err(), "the patch is empty");
+    assert!(matches!(apply_patch(t.path(), b"\n"), Err(baton_agents::PatchError::Empty)));
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub use schema::{
     ParserKind, Price, ProbeConfig, RelatedRule, RunConfig, SandboxMode, StageConfig, StrategyConfig,
     VerifyConfig, WorkspaceMode,
 };
-pub use values::{ByteSize, parse_duration};
+pub use values::{ByteSize, ValueError, parse_duration};
 
 /// The embedded defaults, with a comment on every key.
 pub const DEFAULTS: &str = include_str!("default.toml");

@@ -3,14 +3,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// A value that is not what its setting takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` is not a duration: write it like \"90s\", \"10m\" or \"1h 30m\"")]
+    Duration(String),
+    #[error("`{0}` is not a size: write it like \"16MiB\", \"500KB\" or \"1GB\"")]
+    Size(String),
+}
+
 /// Parses `90s`, `10m`, `1h 30m`, `500ms`. `0` and `0s` mean zero.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(s)
-        .map_err(|_| format!("`{s}` is not a duration: write it like \"90s\", \"10m\" or \"1h 30m\""))
+    humantime::parse_duration(s).map_err(|_| ValueError::Duration(s.to_owned()))
 }
 
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -28,8 +36,8 @@ pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
-    pub fn parse(s: &str) -> Result<ByteSize, String> {
-        let err = || format!("`{s}` is not a size: write it like \"16MiB\", \"500KB\" or \"1GB\"");
+    pub fn parse(s: &str) -> Result<ByteSize, ValueError> {
+        let err = || ValueError::Size(s.to_owned());
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
@@ -78,9 +86,9 @@ mod tests {
         assert_eq!(ByteSize::parse("16MiB").unwrap().0, 16 << 20);
         assert_eq!(ByteSize::parse("500 KB").unwrap().0, 500_000);
         assert_eq!(ByteSize::parse("42").unwrap().0, 42);
-        assert!(ByteSize::parse("lots").unwrap_err().contains("not a size"));
+        assert!(ByteSize::parse("lots").unwrap_err().to_string().contains("`lots` is not a size"));
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("soon").unwrap_err().to_string().contains("`soon` is not a duration"));
     }
 }

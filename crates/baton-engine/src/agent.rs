@@ -73,9 +73,11 @@ impl AgentJob {
             }
             Ok(Plan::ApplyPatch { patch, source }) => {
                 let tree = self.ws.tree.clone();
-                let applied = tokio::task::spawn_blocking(move || apply_patch(&tree, &patch))
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()));
+                let applied = tokio::task::spawn_blocking(move || {
+                    apply_patch(&tree, &patch).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
                 let note = match &applied {
                     Ok(method) => format!("applied {} ({method:?})\n", source.display()),
                     Err(e) => format!("could not apply {}:\n{e}\n", source.display()),

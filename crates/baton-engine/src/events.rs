@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use baton_core::{RunEvent, RunId, Stamped};
 use baton_exec::{Cancel, CancelLevel, Redactor};
 use baton_store::Store;
+
+use crate::EngineError;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
@@ -88,7 +90,7 @@ impl Emitter {
 /// The recorder of one run: stores every event, then shows it, in order.
 pub(crate) struct Recorder {
     task: tokio::task::JoinHandle<Store>,
-    error: Arc<Mutex<Option<String>>>,
+    error: Arc<Mutex<Option<baton_store::StoreError>>>,
 }
 
 impl Recorder {
@@ -108,10 +110,10 @@ impl Recorder {
     }
 
     /// Waits until every event is stored and shown; the first error the store gave, if any.
-    pub(crate) async fn finish(self) -> Result<Store, String> {
-        let store = self.task.await.map_err(|e| format!("the recorder stopped: {e}"))?;
+    pub(crate) async fn finish(self) -> Result<Store, EngineError> {
+        let store = self.task.await.map_err(|e| EngineError::Failed(format!("the recorder stopped: {e}")))?;
         match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            Some(e) => Err(format!("could not record the run: {e}")),
+            Some(e) => Err(EngineError::Store(e)),
             None => Ok(store),
         }
     }
@@ -123,7 +125,7 @@ async fn record(
     mut rx: mpsc::UnboundedReceiver<Stamped>,
     mut reporter: Reporter,
     redactor: Arc<Redactor>,
-    error: Arc<Mutex<Option<String>>>,
+    error: Arc<Mutex<Option<baton_store::StoreError>>>,
 ) -> Store {
     while let Some(event) = rx.recv().await {
         let event = Stamped { at: event.at, event: crate::redact::event(&redactor, event.event) };
@@ -138,7 +140,7 @@ async fn record(
         if let Err(e) = result {
             let mut slot = error.lock().unwrap_or_else(|e| e.into_inner());
             if slot.is_none() {
-                *slot = Some(e.to_string());
+                *slot = Some(e);
             }
         }
         reporter(&event);

@@ -177,7 +177,7 @@ pub async fn run_with(
     let recorded = recorder.finish().await;
     baton_exec::reap_strays();
     result?;
-    recorded.map_err(EngineError::Failed)?;
+    recorded?;
     Ok(RunOutcome { run: run_id, status, scoreboard, verifications, candidates: slots.len() })
 }
 

@@ -185,10 +185,10 @@ fn user_home() -> PathBuf {
 /// Runs `program --version` and returns the first `x.y.z` it prints. Remembered per program for
 /// the life of the process: a node CLI takes up to 1.5 s to say its version, and every agent of
 /// a run (checked by the front end and again by the engine) would ask again.
-pub fn cli_version(program: &Path) -> Result<(u32, u32, u32), String> {
+pub fn cli_version(program: &Path) -> Result<(u32, u32, u32), VersionError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    type Versions = Mutex<HashMap<PathBuf, Result<(u32, u32, u32), String>>>;
+    type Versions = Mutex<HashMap<PathBuf, Result<(u32, u32, u32), VersionError>>>;
     static SEEN: OnceLock<Versions> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
     if let Some(v) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(program) {
@@ -199,18 +199,30 @@ pub fn cli_version(program: &Path) -> Result<(u32, u32, u32), String> {
     v
 }
 
-fn ask_version(program: &Path) -> Result<(u32, u32, u32), String> {
+/// Why a CLI's version is not known.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VersionError {
+    #[error("cannot run {} --version", program.display())]
+    CannotRun {
+        program: PathBuf,
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
+    #[error("{} --version printed no version: {said}", program.display())]
+    NoVersion { program: PathBuf, said: String },
+}
+
+fn ask_version(program: &Path) -> Result<(u32, u32, u32), VersionError> {
     let mut cmd = std::process::Command::new(program);
     cmd.arg("--version");
-    let out = baton_exec::run_sync(cmd, None)
-        .map_err(|e| format!("cannot run {} --version: {e}", program.display()))?;
+    let out = baton_exec::run_sync(cmd, None).map_err(|e| VersionError::CannotRun {
+        program: program.to_owned(),
+        source: std::sync::Arc::new(e),
+    })?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    parse_version(&text).ok_or_else(|| {
-        format!(
-            "{} --version printed no version: {}",
-            program.display(),
-            text.lines().next().unwrap_or("").trim()
-        )
+    parse_version(&text).ok_or_else(|| VersionError::NoVersion {
+        program: program.to_owned(),
+        said: text.lines().next().unwrap_or("").trim().to_owned(),
     })
 }
 
@@ -311,7 +323,7 @@ impl Agent for CliAgent {
                 install: self.info.install.into(),
             });
         };
-        let version = cli_version(&program).map_err(|e| self.err(e))?;
+        let version = cli_version(&program).map_err(|e| self.err(baton_core::error_chain(&e)))?;
         if version < self.info.min_version {
             let (a, b, d) = version;
             let (x, y, z) = self.info.min_version;

@@ -265,7 +265,7 @@ fn check_cli(info: &CliInfo, config: &Config) -> Value {
             )
         }
         Ok((a, b, c)) => (Some(format!("{a}.{b}.{c}")), None),
-        Err(e) => (Some("?".into()), Some(e.clone())),
+        Err(e) => (Some("?".into()), Some(baton_core::error_chain(e))),
     };
     let usable = baton_agents::Agent::preflight(&agent);
     let problem = problem.or_else(|| usable.as_ref().err().map(|e| e.to_string()));
