@@ -168,6 +168,40 @@ fn a_pinned_clock_and_run_id_make_a_run_read_the_same() {
     assert_eq!(stored, run.events, "the store holds what the reporter saw, times included");
 }
 
+/// Everything `baton show` reads is a projection of the run's events: replayed into an empty
+/// store, they give the same run, candidates and stage results (who owned the run is recorded
+/// beside the events, and is not part of what it did).
+#[test]
+fn replaying_a_runs_events_reproduces_what_show_reads() {
+    let markers = tempfile::tempdir().unwrap();
+    let repo = repo(markers.path());
+    let run = run_with(&repo, vec![agent("fix", FIX), agent("noop", "true")], |_| {}, None);
+    let id = &run.outcome.run;
+    let root = Repo::discover(repo.path()).unwrap();
+    let store = Store::open(&root.common_dir.join("baton")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut replayed = Store::open(elsewhere.path()).unwrap();
+    for event in store.events(id).unwrap() {
+        replayed.record(id, &event).unwrap();
+    }
+    let row = |s: &Store| {
+        let mut r = s.run(id).unwrap().expect("the run is there");
+        (r.owner_pid, r.owner_start) = (None, None);
+        format!("{r:?}")
+    };
+    assert_eq!(row(&replayed), row(&store));
+    assert!(row(&store).contains("winner: Some("), "a decided run: {}", row(&store));
+    assert_eq!(
+        format!("{:?}", replayed.candidates(id).unwrap()),
+        format!("{:?}", store.candidates(id).unwrap())
+    );
+    assert_eq!(
+        format!("{:?}", replayed.stage_results(id).unwrap()),
+        format!("{:?}", store.stage_results(id).unwrap())
+    );
+    assert_eq!(replayed.events(id).unwrap(), store.events(id).unwrap());
+}
+
 /// A decider that never names a winner.
 struct Undecided;
 
