@@ -35,6 +35,7 @@
 
 mod cancel;
 mod executor;
+mod landlock;
 mod limits;
 mod procfs;
 pub mod redact;
@@ -44,6 +45,7 @@ mod sync;
 
 pub use cancel::{Cancel, CancelHandle, CancelLevel};
 pub use executor::{Executor, Limited, Local, Redacting};
+pub use landlock::Landlock;
 pub use limits::{Cgroups, Limits, cgroups, describe as describe_limits};
 pub use procfs::{ProcessIdentity, identity_of, kill_recorded_group};
 pub use redact::{Redactor, StreamRedactor};

@@ -130,7 +130,7 @@ impl Bwrap {
 
 /// The paths of `c` as bubblewrap needs them: writable directories made and resolved (a
 /// symlink in a mount point's path fails), the rest only where they exist.
-fn prepared(c: &Confinement) -> std::io::Result<Confinement> {
+pub(crate) fn prepared(c: &Confinement) -> std::io::Result<Confinement> {
     let resolve = |p: &PathBuf| p.canonicalize().ok();
     let mut writable = Vec::new();
     for w in c.writable.iter().chain(&c.tmp) {

@@ -56,6 +56,9 @@ pub struct Spec {
     /// of [`Spec::log_limit`] applies to the redacted output, so a cut never leaves part of a
     /// secret behind.
     pub redact: Option<Arc<Redactor>>,
+    /// A Landlock ruleset the child restricts itself with between fork and exec (see
+    /// [`crate::Landlock`], which sets it).
+    pub(crate) landlock: Option<Arc<crate::landlock::Ruleset>>,
 }
 
 /// What the child reads on stdin.
@@ -85,6 +88,7 @@ impl Spec {
             exit_code_carries_signal: false,
             limits: None,
             redact: None,
+            landlock: None,
         }
     }
 
@@ -239,6 +243,12 @@ pub fn spawn(spec: Spec) -> Process {
     Process { spec, started, state }
 }
 
+/// A process that could not be started: it ends at once with [`End::SpawnFailed`] saying
+/// `message` when waited on.
+pub(crate) fn failed(spec: Spec, message: String) -> Process {
+    Process { spec, started: Instant::now(), state: Err(message) }
+}
+
 fn start(spec: &Spec) -> Result<Running, String> {
     let log = LogSink::create(spec.log.as_deref(), spec.log_limit, spec.redact.clone()).map_err(|e| {
         format!("cannot create log file {}: {e}", spec.log.as_deref().unwrap_or(Path::new("?")).display())
@@ -285,6 +295,15 @@ fn start(spec: &Spec) -> Result<Running, String> {
         // before the fork.
         unsafe {
             cmd.pre_exec(move || crate::limits::enter(&procs, &rlimits));
+        }
+    }
+    if let Some(ruleset) = spec.landlock.clone() {
+        // Last, once nothing else needs a path: from here on the child may write only where the
+        // ruleset lets it.
+        // SAFETY: `enter` makes two system calls on a descriptor opened before the fork and
+        // allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || ruleset.enter());
         }
     }
     let mut known = known_children();
