@@ -152,9 +152,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "BRANCH")]
     pub(crate) target: Option<String>,
     /// What confines agents, tests and examples (default: run.sandbox): `auto` (bubblewrap
-    /// where it works), `bwrap` (bubblewrap or no run), `off` (unconfined; baton checks your
-    /// repository after each agent instead).
-    #[arg(long, value_name = "MODE", value_parser = ["auto", "bwrap", "off"])]
+    /// where it works, else Landlock where the kernel has it), `bwrap` (bubblewrap or no run),
+    /// `landlock` (Landlock or no run: needs no user namespaces, but key files are unreadable
+    /// rather than hidden, tests get no TCP at all and no process namespace), `off`
+    /// (unconfined; baton checks your repository after each agent instead).
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "bwrap", "landlock", "off"])]
     pub(crate) sandbox: Option<String>,
     /// A command whose output shows the behaviour the task is about, run on the base and on
     /// every candidate (repeatable). Examples in the task text are probes too.

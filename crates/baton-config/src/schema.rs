@@ -67,11 +67,14 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxMode {
-    /// bubblewrap where it can start a sandbox, else nothing.
+    /// bubblewrap where it can start a sandbox, else Landlock where the kernel has it, else
+    /// nothing.
     #[default]
     Auto,
     /// bubblewrap, and no run without it.
     Bwrap,
+    /// Landlock (no namespaces needed, weaker than bubblewrap), and no run without it.
+    Landlock,
     /// Nothing: baton checks the user's repository after each agent instead.
     Off,
 }
@@ -82,8 +85,9 @@ impl std::str::FromStr for SandboxMode {
         match s {
             "auto" => Ok(SandboxMode::Auto),
             "bwrap" => Ok(SandboxMode::Bwrap),
+            "landlock" => Ok(SandboxMode::Landlock),
             "off" => Ok(SandboxMode::Off),
-            other => Err(format!("unknown sandbox `{other}`: use auto, bwrap or off")),
+            other => Err(format!("unknown sandbox `{other}`: use auto, bwrap, landlock or off")),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use baton_config::{ConfigSources, ParserKind, WorkspaceMode, load};
+use baton_config::{ConfigSources, ParserKind, SandboxMode, WorkspaceMode, load};
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -318,4 +318,28 @@ fn a_limit_means_the_same_in_a_file_a_variable_and_an_option() {
         ..Default::default()
     });
     assert!(e.ends_with("r.toml:2:11: run.repeats is 65: it must be from 1 to 64"), "{e}");
+}
+
+#[test]
+fn every_sandbox_mode_is_accepted_from_a_file_and_a_flag_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, mode) in [
+        ("auto", SandboxMode::Auto),
+        ("bwrap", SandboxMode::Bwrap),
+        ("landlock", SandboxMode::Landlock),
+        ("off", SandboxMode::Off),
+    ] {
+        let path = write(dir.path(), "baton.toml", &format!("[run]\nsandbox = \"{name}\"\n"));
+        let (c, _) = load(&ConfigSources { repo_file: Some(path), ..Default::default() }).unwrap();
+        assert_eq!(c.run.sandbox, mode, "{name} in a file");
+        let (c, _) =
+            load(&ConfigSources { sets: vec![format!("run.sandbox={name}")], ..Default::default() }).unwrap();
+        assert_eq!(c.run.sandbox, mode, "{name} as --set");
+        assert_eq!(name.parse::<SandboxMode>(), Ok(mode));
+    }
+    let err = "firejail".parse::<SandboxMode>().unwrap_err();
+    assert!(err.contains("landlock"), "{err}");
+    let path = write(dir.path(), "baton.toml", "[run]\nsandbox = \"firejail\"\n");
+    let err = load_err(&ConfigSources { repo_file: Some(path), ..Default::default() });
+    assert!(err.contains("landlock"), "the error lists the modes: {err}");
 }

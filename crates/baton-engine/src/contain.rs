@@ -5,19 +5,20 @@
 //! caches), what it sees read-only (the user's repository and git directory), what it does not
 //! see at all (keys and credentials under the user's HOME, the agents' key variables for
 //! stages and probes) and whether it reaches the network (agents do; stages only when they
-//! say so; probes never). The run's executor enforces it where it can ([`baton_exec::Bwrap`]);
-//! where nothing can, the run says so and the repository guard checks afterwards.
+//! say so; probes never). The run's executor enforces it where it can ([`baton_exec::Bwrap`],
+//! else [`baton_exec::Landlock`]: see [`crate::sandbox`]); where nothing can, the run says so
+//! and the repository guard checks afterwards.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use baton_agents::CliInfo;
 use baton_config::{RunConfig, SandboxMode};
-use baton_exec::{Bwrap, Confinement, Executor, Network};
+use baton_exec::{Confinement, Executor, Network};
 use baton_git::Repo;
 use baton_workspace::Workspace;
 
-use crate::EngineError;
+use crate::{EngineError, SandboxChoice};
 
 /// Files and directories under the user's HOME that hold keys or credentials: hidden from
 /// every confined process. Agent CLIs' own login files are linked into each agent's HOME.
@@ -135,7 +136,8 @@ impl Containment {
 }
 
 /// The executor a run's processes go through under `mode`, over `inner`; a warning when
-/// `auto` found no sandbox. `bwrap` without a working bubblewrap is an error.
+/// `auto` found no sandbox, or only Landlock. `bwrap` or `landlock` without that sandbox is an
+/// error.
 pub(crate) fn executor(
     mode: SandboxMode,
     inner: Arc<dyn Executor>,
@@ -143,20 +145,27 @@ pub(crate) fn executor(
     if mode == SandboxMode::Off || inner.confines() {
         return Ok((inner, None));
     }
-    let found = baton_exec::find_bwrap()
-        .ok_or_else(|| "bubblewrap (bwrap) is not installed".to_owned())
-        .and_then(|p| Bwrap::probe(&p));
-    match (found, mode) {
-        (Ok(b), _) => Ok((Arc::new(b.over(inner)), None)),
-        (Err(e), SandboxMode::Bwrap) => Err(EngineError::Sandbox(format!(
-            "run.sandbox = \"bwrap\", but no sandbox can start here: {e} (install bubblewrap, or set run.sandbox = \"auto\")"
-        ))),
-        (Err(e), _) => Ok((
+    match crate::Sandboxes::probe().choose(mode) {
+        SandboxChoice::Bwrap(b) => Ok((Arc::new(b.over(inner)), None)),
+        SandboxChoice::Landlock { landlock, no_bwrap } => {
+            let warning = no_bwrap.map(|e| {
+                format!(
+                    "bubblewrap cannot start here ({e}): agents and tests are confined with Landlock instead, \
+                     which hides no key files (they are unreadable), gives tests no TCP at all and no process \
+                     namespace (install bubblewrap, or allow user namespaces, for the stronger sandbox)"
+                )
+            });
+            Ok((Arc::new(landlock.over(inner)), warning))
+        }
+        SandboxChoice::Refused(e) => Err(EngineError::Sandbox(e)),
+        SandboxChoice::Unconfined { why } => Ok((
             inner,
-            Some(format!(
-                "agents and tests run unconfined: {e}; baton checks your repository after each agent \
-                 instead (install bubblewrap to confine them)"
-            )),
+            why.map(|e| {
+                format!(
+                    "agents and tests run unconfined: {e}; baton checks your repository after each agent \
+                     instead (install bubblewrap to confine them)"
+                )
+            }),
         )),
     }
 }

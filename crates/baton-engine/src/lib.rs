@@ -49,6 +49,7 @@ mod provision;
 mod recover;
 mod redact;
 mod run;
+mod sandbox;
 mod util;
 mod verify;
 
@@ -64,6 +65,7 @@ pub use recover::{
     tidy,
 };
 pub use run::{RunOutcome, run, run_with};
+pub use sandbox::{SandboxChoice, Sandboxes};
 
 /// The ref a candidate's work lives on.
 pub fn candidate_ref(run: &baton_core::RunId, candidate: &baton_core::CandidateId) -> String {

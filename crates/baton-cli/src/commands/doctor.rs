@@ -139,34 +139,69 @@ pub(crate) fn run(global: &Global, args: DoctorArgs) -> Result<ExitCode, CliErro
     Ok(if ok { ExitCode::Success } else { ExitCode::Failure })
 }
 
-/// What confines a run here under `mode`: `{mode, bwrap, confines, problem, says}`.
+/// What confines a run here under `mode`: `{mode, bwrap, landlock: {abi, problem}, confines,
+/// problem, says}`. `problem` is why bubblewrap cannot start, `landlock.problem` why Landlock
+/// is not available (`abi` is its version where it is).
 fn sandbox_state(mode: baton_config::SandboxMode, bwrap: Option<&str>) -> Value {
     use baton_config::SandboxMode;
-    let probe = baton_exec::find_bwrap()
-        .ok_or_else(|| "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)".to_owned())
-        .and_then(|p| baton_exec::Bwrap::probe(&p).map(|_| ()));
+    use baton_engine::SandboxChoice;
+    let mut found = baton_engine::Sandboxes::probe();
+    if let Err(e) = &mut found.bwrap
+        && baton_exec::find_bwrap().is_none()
+    {
+        *e = "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)".to_owned();
+    }
     let mode_name = match mode {
         SandboxMode::Auto => "auto",
         SandboxMode::Bwrap => "bwrap",
+        SandboxMode::Landlock => "landlock",
         SandboxMode::Off => "off",
     };
     let guarantees = "agents, tests and examples write only to their workspace, their own HOME and temporary \
                       directory; your repository is read-only to them; keys under your HOME are hidden; tests \
                       and examples have no network";
-    let (confines, says) = match (mode, &probe) {
-        (SandboxMode::Off, _) => {
+    let (confines, says) = match found.choose(mode) {
+        SandboxChoice::Unconfined { why: None } => {
             (false, "off: nothing confines agents; baton checks your repository after each agent".to_owned())
         }
-        (_, Ok(())) => (true, format!("{mode_name}: bubblewrap {}: {guarantees}", bwrap.unwrap_or("?"))),
-        (SandboxMode::Bwrap, Err(e)) => {
-            (false, format!("bwrap: no sandbox can start here, so runs refuse: {e}"))
+        SandboxChoice::Bwrap(_) => {
+            (true, format!("{mode_name}: bubblewrap {}: {guarantees}", bwrap.unwrap_or("?")))
         }
-        (SandboxMode::Auto, Err(e)) => (
+        SandboxChoice::Landlock { landlock, no_bwrap } => {
+            let instead = no_bwrap.map(|e| format!(" (bubblewrap cannot start: {e})")).unwrap_or_default();
+            let network = if landlock.abi() >= 4 {
+                "tests and examples make no TCP connection, not even to 127.0.0.1 (UDP is not filtered)"
+            } else {
+                "tests and examples reach the network (this kernel's Landlock has no network rules)"
+            };
+            let says = format!(
+                "{mode_name}: Landlock ABI {}{instead}: agents, tests and examples write only to their workspace, \
+                 their own HOME and temporary directory; your repository is read-only to them; key files under \
+                 your HOME are unreadable (not hidden: their names show); {network}; no process namespace, and \
+                 /proc shows other processes' environment",
+                landlock.abi()
+            );
+            (true, says)
+        }
+        SandboxChoice::Refused(_) => {
+            let why = match mode {
+                SandboxMode::Landlock => found.landlock.as_ref().err(),
+                _ => found.bwrap.as_ref().err(),
+            };
+            (
+                false,
+                format!("{mode_name}: no sandbox can start here, so runs refuse: {}", why.map_or("?", |e| e)),
+            )
+        }
+        SandboxChoice::Unconfined { why: Some(e) } => (
             false,
             format!("auto: no sandbox can start here ({e}): agents run unconfined, checked after each one"),
         ),
     };
-    json!({"mode": mode_name, "bwrap": bwrap, "confines": confines, "problem": probe.err(), "says": says})
+    let landlock = json!({"abi": found.landlock.as_ref().ok().map(|l| l.abi()),
+                          "problem": found.landlock.as_ref().err()});
+    json!({"mode": mode_name, "bwrap": bwrap, "landlock": landlock, "confines": confines,
+           "problem": found.bwrap.as_ref().err(), "says": says})
 }
 
 fn print_report(
