@@ -151,8 +151,9 @@ pub(crate) fn executor(
             let warning = no_bwrap.map(|e| {
                 format!(
                     "bubblewrap cannot start here ({e}): agents and tests are confined with Landlock instead, \
-                     which hides no key files (they are unreadable), gives tests no TCP at all and no process \
-                     namespace (install bubblewrap, or allow user namespaces, for the stronger sandbox)"
+                     which is weaker: key files are unreadable but not hidden, tests get no TCP at all (not even \
+                     127.0.0.1) and there is no process namespace (install bubblewrap, or allow user namespaces, \
+                     for the stronger sandbox)"
                 )
             });
             Ok((Arc::new(landlock.over(inner)), warning))
