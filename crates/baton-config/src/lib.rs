@@ -12,20 +12,22 @@
 //! names the file and line, the variable or the flag that wrote the value at fault.
 
 mod detect;
+mod endpoint;
 mod error;
 mod load;
 mod schema;
 mod values;
 
 pub use detect::{DetectedStage, detect_stages};
+pub use endpoint::{Endpoint, EndpointHost};
 pub use error::{ConfigError, Location};
 pub use load::{
     ConfigSources, KeyPath, KeySeg, Layer, LayerSource, MAX_JOBS, MAX_REPEATS, Resolved, load, resolve,
 };
 pub use schema::{
-    AgentConfig, AgentKind, Better, CommandLine, Config, FAILING_TESTS, LimitsConfig, MergeConfig,
-    ParserKind, Price, ProbeConfig, RelatedRule, RunConfig, SandboxMode, StageConfig, StrategyConfig,
-    VerifyConfig, WorkspaceMode,
+    AgentConfig, AgentKind, AgentNetwork, Better, CommandLine, Config, FAILING_TESTS, LimitsConfig,
+    MergeConfig, ParserKind, Price, ProbeConfig, RelatedRule, RunConfig, SandboxMode, StageConfig,
+    StrategyConfig, VerifyConfig, WorkspaceMode, only_endpoint,
 };
 pub use values::{ByteSize, ValueError, parse_duration};
 

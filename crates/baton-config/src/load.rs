@@ -9,7 +9,7 @@ use toml::{Spanned, Table, Value};
 
 use crate::DEFAULTS;
 use crate::error::{ConfigError, Location, line_col};
-use crate::schema::{AgentKind, Config, FAILING_TESTS, ParserKind};
+use crate::schema::{AgentKind, AgentNetwork, Config, FAILING_TESTS, ParserKind};
 
 /// Where configuration may come from, as the front end found it.
 #[derive(Debug, Clone, Default)]
@@ -461,6 +461,19 @@ fn validate(config: &Config, layers: &[Layer]) -> Result<(), ConfigError> {
                 format!("agent name `{}` must be non-empty, without spaces or `:`", agent.name),
             ));
         }
+        if agent.kind == AgentKind::Patch && agent.network == AgentNetwork::Endpoint {
+            return Err(err(
+                at().key("network"),
+                format!(
+                    "agent `{}` is a patch agent: it starts no process, so it has no network to limit",
+                    agent.name
+                ),
+            ));
+        }
+        agent.only_endpoint().map_err(|m| {
+            let field = if agent.base_url.is_some() { "base_url" } else { "network" };
+            err(at().key(field), format!("agent `{}`: {m}", agent.name))
+        })?;
         match agent.kind {
             AgentKind::Command => {
                 let Some(cmd) = &agent.command else {

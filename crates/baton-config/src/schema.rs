@@ -5,6 +5,7 @@ use std::time::Duration;
 use baton_core::StageKind;
 use serde::Deserialize;
 
+use crate::endpoint::Endpoint;
 use crate::values::{ByteSize, de_duration, de_opt_duration};
 
 /// The whole configuration, resolved from every layer by [`crate::load`].
@@ -260,6 +261,20 @@ pub struct AgentConfig {
     /// shown and checked against `max_cost_usd` is computed from it.
     #[serde(default)]
     pub price: Option<Price>,
+    /// What its process may reach when sandboxed.
+    #[serde(default)]
+    pub network: AgentNetwork,
+}
+
+/// `network` of an `[[agent]]`: what a sandboxed agent reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentNetwork {
+    /// The network, as the user's programs do.
+    #[default]
+    Host,
+    /// Only its `base_url`'s host and port, through baton's relay.
+    Endpoint,
 }
 
 /// `price = { input = 3.0, output = 15.0 }`: US dollars per million tokens.
@@ -271,6 +286,12 @@ pub struct Price {
 }
 
 impl AgentConfig {
+    /// The endpoint its process is held to: `None` when it has the network; an error when it
+    /// is held to one that it does not name or that cannot be held to (see [`Endpoint::parse`]).
+    pub fn only_endpoint(&self) -> Result<Option<Endpoint>, String> {
+        only_endpoint(self.network, self.base_url.as_deref())
+    }
+
     /// An agent of `kind` with everything else left to the defaults.
     pub fn of_kind(name: impl Into<String>, kind: AgentKind) -> AgentConfig {
         AgentConfig {
@@ -291,6 +312,21 @@ impl AgentConfig {
             max_tokens: None,
             max_cost_usd: None,
             price: None,
+            network: AgentNetwork::Host,
+        }
+    }
+}
+
+/// The endpoint an agent with `network` and `base_url` is held to (see
+/// [`AgentConfig::only_endpoint`]).
+pub fn only_endpoint(network: AgentNetwork, base_url: Option<&str>) -> Result<Option<Endpoint>, String> {
+    match (network, base_url) {
+        (AgentNetwork::Host, _) => Ok(None),
+        (AgentNetwork::Endpoint, None) => {
+            Err("network = \"endpoint\" needs `base_url`: the endpoint it may reach".into())
+        }
+        (AgentNetwork::Endpoint, Some(url)) => {
+            Endpoint::parse(url).map(Some).map_err(|e| format!("network = \"endpoint\": base_url {e}"))
         }
     }
 }

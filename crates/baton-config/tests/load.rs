@@ -343,3 +343,49 @@ fn every_sandbox_mode_is_accepted_from_a_file_and_a_flag_and_no_other() {
     let err = load_err(&ConfigSources { repo_file: Some(path), ..Default::default() });
     assert!(err.contains("landlock"), "the error lists the modes: {err}");
 }
+
+/// Issue 14, item 2: `network = "endpoint"` holds an agent to its `base_url`, so it must have
+/// one that can be held to; a mistake is named with the agent and where it was written.
+#[test]
+fn an_agent_held_to_its_endpoint_must_name_one_that_can_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |extra: &str| format!("[[agent]]\nname = \"local\"\nkind = \"codex\"\n{extra}");
+    let ok = write(
+        dir.path(),
+        "ok.toml",
+        &entry("base_url = \"http://127.0.0.1:8080/v1\"\nnetwork = \"endpoint\"\n"),
+    );
+    let (c, _) = load(&ConfigSources { repo_file: Some(ok), ..Default::default() }).unwrap();
+    assert_eq!(c.agents[0].network, baton_config::AgentNetwork::Endpoint);
+    let only = c.agents[0].only_endpoint().unwrap().unwrap();
+    assert_eq!((only.port, only.origin()), (8080, "http://127.0.0.1:8080".to_owned()));
+    let open = write(dir.path(), "open.toml", &entry("base_url = \"http://127.0.0.1:8080/v1\"\n"));
+    let (c, _) = load(&ConfigSources { repo_file: Some(open), ..Default::default() }).unwrap();
+    assert_eq!(c.agents[0].network, baton_config::AgentNetwork::Host, "agents have the network by default");
+
+    for (name, extra, says) in [
+        (
+            "nourl.toml",
+            "network = \"endpoint\"\n",
+            ":4:11: agent `local`: network = \"endpoint\" needs `base_url`",
+        ),
+        (
+            "addr.toml",
+            "network = \"endpoint\"\nbase_url = \"https://10.0.0.5/v1\"\n",
+            ":5:12: agent `local`: network = \"endpoint\": base_url `https://10.0.0.5/v1` names the address 10.0.0.5",
+        ),
+        ("word.toml", "network = \"none\"\n", "unknown variant `none`, expected `host` or `endpoint`"),
+    ] {
+        let file = write(dir.path(), name, &entry(extra));
+        let e = load_err(&ConfigSources { repo_file: Some(file.clone()), ..Default::default() });
+        assert!(e.contains(says), "{name}: {e}");
+        assert!(e.starts_with(&file.display().to_string()), "{name}: {e}");
+    }
+    let patch = write(
+        dir.path(),
+        "patch.toml",
+        "[[agent]]\nname = \"p\"\nkind = \"patch\"\npatch = \"x.diff\"\nnetwork = \"endpoint\"\n",
+    );
+    let e = load_err(&ConfigSources { repo_file: Some(patch), ..Default::default() });
+    assert!(e.contains(":5:11: agent `p` is a patch agent: it starts no process"), "{e}");
+}
