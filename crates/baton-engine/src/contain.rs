@@ -115,6 +115,7 @@ impl Containment {
             tmp: Some(home.join("tmp")),
             hide_env: Vec::new(),
             network: Network::Host,
+            route: None,
         })
     }
 
@@ -131,6 +132,7 @@ impl Containment {
             tmp: Some(ws.root.join("tmp")),
             hide_env: self.keys.clone(),
             network: Network::Private,
+            route: None,
         })
     }
 }

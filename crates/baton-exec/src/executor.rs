@@ -20,6 +20,12 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     fn confines(&self) -> bool {
         false
     }
+
+    /// Whether it gives a confined process a network of its own, left only by the
+    /// [`Route`](crate::Route) its confinement names, if any.
+    fn confines_network(&self) -> bool {
+        false
+    }
 }
 
 /// Processes on this machine, as the user's.
@@ -57,6 +63,10 @@ impl Executor for Limited {
     fn confines(&self) -> bool {
         self.inner.confines()
     }
+
+    fn confines_network(&self) -> bool {
+        self.inner.confines_network()
+    }
 }
 
 /// Every process's log redacted with the same [`Redactor`] (unless its spec brings its own),
@@ -80,5 +90,9 @@ impl Executor for Redacting {
 
     fn confines(&self) -> bool {
         self.inner.confines()
+    }
+
+    fn confines_network(&self) -> bool {
+        self.inner.confines_network()
     }
 }

@@ -6,12 +6,13 @@
 //! replaced by empty ones, a temporary directory of its own, its own process namespace (so nothing it starts
 //! outlives it, not even a `setsid` escape: when bubblewrap ends, or baton dies, the kernel
 //! ends every process inside), and, unless it may use the network, a network of its own with
-//! only a loopback. [`Local`](crate::Local) runs the process unconfined; the engine then
+//! only a loopback, left at most by a [`Route`] to one endpoint ([`crate::proxy`]). [`Local`](crate::Local) runs the process unconfined; the engine then
 //! checks after the fact what could have been prevented.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::proxy::Route;
 use crate::{Executor, Process, Spec, spawn};
 
 /// Which network a confined process reaches.
@@ -46,6 +47,9 @@ pub struct Confinement {
     /// Environment variables it does not get (keys for the agents' models).
     pub hide_env: Vec<String>,
     pub network: Network,
+    /// With a private network, the one way out of it: to an agent's model endpoint (see
+    /// [`crate::proxy`]). An executor that cannot honor it must not run the process.
+    pub route: Option<Route>,
 }
 
 impl Confinement {
@@ -119,11 +123,26 @@ impl Bwrap {
             }
         }
         push(&["--unshare-pid".as_ref(), "--unshare-ipc".as_ref(), "--die-with-parent".as_ref()]);
-        if c.network == Network::Private {
+        if c.network == Network::Private || c.route.is_some() {
             push(&["--unshare-net".as_ref()]);
         }
-        push(&["--chdir".as_ref(), spec.cwd.as_os_str(), "--".as_ref(), spec.program.as_os_str()]);
-        a.extend(spec.args.iter().cloned());
+        if let Some(route) = &c.route {
+            if let Some(hosts) = &route.hosts {
+                push(&["--ro-bind".as_ref(), hosts.as_os_str(), "/etc/hosts".as_ref()]);
+            }
+            if route.privileged_port() {
+                // Root's sandbox may bind it in its own network; nobody else's can (proxy.rs).
+                push(&["--cap-add".as_ref(), "CAP_NET_BIND_SERVICE".as_ref()]);
+            }
+        }
+        push(&["--chdir".as_ref(), spec.cwd.as_os_str(), "--".as_ref()]);
+        match &c.route {
+            Some(route) => a.extend(route.command(&spec.program, &spec.args)),
+            None => {
+                a.push(spec.program.clone());
+                a.extend(spec.args.iter().cloned());
+            }
+        }
         a
     }
 }
@@ -150,6 +169,7 @@ pub(crate) fn prepared(c: &Confinement) -> std::io::Result<Confinement> {
         tmp: c.tmp.as_ref().and_then(resolve),
         hide_env: c.hide_env.clone(),
         network: c.network,
+        route: c.route.clone(),
     })
 }
 
@@ -185,6 +205,10 @@ impl Executor for Bwrap {
     }
 
     fn confines(&self) -> bool {
+        true
+    }
+
+    fn confines_network(&self) -> bool {
         true
     }
 }
@@ -241,6 +265,7 @@ mod tests {
             tmp: Some(root.path().join("tmp")),
             hide_env: vec!["BATON_TEST_KEY".into()],
             network: Network::Private,
+            route: None,
         };
         let script = format!(
             "echo ok > here; echo x > {user}/f 2>/dev/null || echo user-refused; \
@@ -284,6 +309,29 @@ mod tests {
         assert!(out.contains("refused") && out.contains("own loopback"), "{out}");
         let (out, _) = run(&b, &script, ws.path(), private.network(Network::Host)).await;
         assert!(out.contains("reached"), "{out}");
+    }
+
+    #[test]
+    fn a_route_out_keeps_the_network_private_and_runs_the_command_behind_the_forwarder() {
+        let b = Bwrap { program: "bwrap".into(), inner: std::sync::Arc::new(crate::Local) };
+        let route = Route {
+            forwarder: "/bin/baton".into(),
+            socket: "/s".into(),
+            listen: vec!["127.0.0.1:443".parse().unwrap()],
+            hosts: Some("/h".into()),
+        };
+        // Even asked for the machine's network: a route is the only way out.
+        let c = Confinement { route: Some(route), ..Confinement::default() }.network(Network::Host);
+        let line = b.command(&Spec::new("agent", "/ws").arg("-p"), &c).join(std::ffi::OsStr::new(" "));
+        let line = line.to_string_lossy();
+        for part in [
+            "--unshare-net",
+            "--ro-bind /h /etc/hosts",
+            "--cap-add CAP_NET_BIND_SERVICE",
+            "--chdir /ws -- /bin/baton __forward --socket /s --listen 127.0.0.1:443 -- agent -p",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
     }
 
     #[tokio::test]
