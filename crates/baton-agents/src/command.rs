@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_config::AgentNetwork;
 use baton_core::{AgentActivity, AgentOutcome};
 use baton_exec::{End, Spec, StdinSource};
 
@@ -9,13 +10,16 @@ use crate::{Agent, AgentContext, AgentError, OutputParser, Plan, outcome_from_ex
 
 /// Any program. It gets the prompt on stdin, in `$BATON_PROMPT_FILE` and (when it is not too
 /// large for the environment) in `$BATON_PROMPT`; it works in `$BATON_WORKSPACE`, its current
-/// directory. It succeeds when it exits with code 0.
+/// directory. It succeeds when it exits with code 0. Given a `base_url`, it finds it in
+/// `$BATON_BASE_URL`.
 #[derive(Debug, Clone)]
 pub struct CommandAgent {
     name: String,
     argv: Vec<String>,
     env: BTreeMap<String, String>,
     timeout: Option<Duration>,
+    base_url: Option<String>,
+    network: AgentNetwork,
 }
 
 /// Prompts above this size are not put in the environment, where they could exceed the
@@ -38,7 +42,14 @@ impl CommandAgent {
         {
             *first = cwd.join(&*first).to_string_lossy().into_owned();
         }
-        CommandAgent { name: name.into(), argv, env, timeout }
+        CommandAgent { name: name.into(), argv, env, timeout, base_url: None, network: AgentNetwork::Host }
+    }
+
+    /// Its model endpoint, and whether that is all it may reach.
+    pub fn endpoint(mut self, base_url: Option<String>, network: AgentNetwork) -> CommandAgent {
+        self.base_url = base_url;
+        self.network = network;
+        self
     }
 }
 
@@ -80,6 +91,9 @@ impl Agent for CommandAgent {
         if ctx.prompt.len() <= MAX_ENV_PROMPT {
             spec = spec.env("BATON_PROMPT", &ctx.prompt);
         }
+        if let Some(url) = &self.base_url {
+            spec = spec.env("BATON_BASE_URL", url);
+        }
         for (k, v) in &self.env {
             spec = spec.env(k, v);
         }
@@ -88,6 +102,11 @@ impl Agent for CommandAgent {
 
     fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    fn only_endpoint(&self) -> Result<Option<baton_config::Endpoint>, AgentError> {
+        baton_config::only_endpoint(self.network, self.base_url.as_deref())
+            .map_err(|reason| AgentError::Unusable { agent: self.name.clone(), reason })
     }
 }
 

@@ -122,6 +122,11 @@ pub trait Agent: Send + Sync {
     fn when_confined(&self) -> Option<String> {
         None
     }
+    /// The endpoint its process may reach, and nothing else (`network = "endpoint"`); `None`:
+    /// it reaches the network as the user's programs do.
+    fn only_endpoint(&self) -> Result<Option<baton_config::Endpoint>, AgentError> {
+        Ok(None)
+    }
 }
 
 /// The outcome of a process by its exit status alone: for agents with nothing better to go by.

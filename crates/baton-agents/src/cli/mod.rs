@@ -456,6 +456,10 @@ impl Agent for CliAgent {
     fn timeout(&self) -> Option<Duration> {
         self.config.timeout
     }
+
+    fn only_endpoint(&self) -> Result<Option<baton_config::Endpoint>, AgentError> {
+        self.config.only_endpoint().map_err(|m| self.err(m))
+    }
 }
 
 impl CliAgent {
