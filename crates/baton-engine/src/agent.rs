@@ -28,6 +28,8 @@ pub(crate) struct AgentJob {
     pub(crate) redactor: Arc<baton_exec::Redactor>,
     /// What the agent's process may touch, where the executor confines it.
     pub(crate) confine: Option<baton_exec::Confinement>,
+    /// The endpoint it is held to, if that is all it may reach.
+    pub(crate) endpoint: Option<crate::endpoint::Held>,
 }
 
 pub(crate) struct AgentResult {
@@ -44,8 +46,24 @@ impl AgentJob {
         let t = Instant::now();
         let outcome = match self.agent.plan(&self.ctx) {
             Err(e) => AgentOutcome::SpawnFailed { message: e.to_string() },
-            Ok(Plan::Process { mut spec, parser }) => {
-                spec.confine = self.confine.clone().map(Box::new);
+            Ok(Plan::Process { mut spec, parser }) => 'process: {
+                let mut confine = self.confine.clone();
+                // Kept until the process is gone: its only way out.
+                let _relay = match (&self.endpoint, confine.as_mut()) {
+                    (None, _) => None,
+                    (Some(held), Some(c)) => match held.open(&mut spec, c) {
+                        Ok(opened) => Some(opened),
+                        Err(message) => break 'process AgentOutcome::SpawnFailed { message },
+                    },
+                    (Some(held), None) => {
+                        let message = format!(
+                            "it may reach only {}, and nothing confines it to that",
+                            held.endpoint.origin()
+                        );
+                        break 'process AgentOutcome::SpawnFailed { message };
+                    }
+                };
+                spec.confine = confine.map(Box::new);
                 let started = |pid| {
                     self.emitter.emit(RunEvent::ProcessStarted {
                         pid,

@@ -509,6 +509,7 @@ fn start_agents(
             confined: plan.containment.enforced,
         };
         let confine = plan.containment.agent(&ws, &ctx.home);
+        let endpoint = crate::endpoint::Held::of(slot.agent.as_ref(), plan.forwarder.as_deref(), &dir)?;
         let job = AgentJob {
             agent: slot.agent.clone(),
             ctx,
@@ -521,6 +522,7 @@ fn start_agents(
             executor: plan.executor.clone(),
             redactor: plan.redactor.clone(),
             confine,
+            endpoint,
         };
         let (limit, mut cancel, started) = (limit.clone(), bench.cancel.clone(), started.clone());
         units.spawn(async move {

@@ -36,6 +36,7 @@ mod contain;
 mod context;
 mod decide;
 mod dispatcher;
+mod endpoint;
 mod error;
 mod events;
 mod evidence;

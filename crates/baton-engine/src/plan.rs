@@ -46,6 +46,10 @@ pub struct RunRequest {
     pub run_id: Option<RunId>,
     /// Where the run's processes run ([`baton_exec::Local`]: this machine).
     pub executor: Arc<dyn Executor>,
+    /// The program that holds an agent to its endpoint inside its sandbox, run as
+    /// `PROGRAM __forward ...` (the baton binary; see [`baton_exec::proxy`]). Without it, an
+    /// agent with `network = "endpoint"` is refused.
+    pub forwarder: Option<std::path::PathBuf>,
 }
 
 impl RunRequest {
@@ -69,6 +73,7 @@ impl RunRequest {
             clock: Arc::new(SystemClock),
             run_id: None,
             executor: Arc::new(baton_exec::Local),
+            forwarder: None,
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct RunPlan {
     pub(crate) redactor: Arc<baton_exec::Redactor>,
     /// The directory under which this repository's runs keep their workspaces.
     pub(crate) workspace_root: std::path::PathBuf,
+    /// See [`RunRequest::forwarder`].
+    pub(crate) forwarder: Option<std::path::PathBuf>,
 }
 
 impl RunPlan {
@@ -175,6 +182,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         Arc::new(baton_exec::Redacting { redactor: redactor.clone(), inner: executor });
     warnings.extend(unconfined);
     let containment = crate::contain::Containment::new(&repo, &config.run, executor.confines())?;
+    crate::endpoint::check(&req.agents, executor.as_ref(), config.run.sandbox, req.forwarder.as_deref())?;
     if containment.enforced {
         notes.push(format!("agents, tests and examples run {}", executor.describe()));
         notes.extend(req.agents.iter().filter_map(|a| a.when_confined()));
@@ -310,6 +318,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         executor,
         redactor,
         containment,
+        forwarder: req.forwarder,
         config,
     })
 }

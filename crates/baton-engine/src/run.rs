@@ -81,8 +81,8 @@ pub async fn run_with(
         task: plan.task.clone(),
         candidates: dispatcher::announced(&slots),
     });
-    for message in &plan.notes {
-        emitter.emit(RunEvent::Note { message: message.clone() });
+    for message in plan.notes.iter().cloned().chain(crate::endpoint::notes(&slots)) {
+        emitter.emit(RunEvent::Note { message });
     }
     for message in &plan.warnings {
         emitter.emit(RunEvent::Warning { message: message.clone() });

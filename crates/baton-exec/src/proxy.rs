@@ -84,6 +84,13 @@ impl Route {
     }
 }
 
+/// Whether a sandbox started by this process may listen on a port below 1024 (see the
+/// [module](self) documentation): only when it runs as root.
+pub fn privileged_ports_allowed() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The outer relay: connections to its unix socket go to one host and port. It stops, and its
 /// socket goes, when dropped.
 #[derive(Debug)]
