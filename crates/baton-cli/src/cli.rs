@@ -69,6 +69,23 @@ pub(crate) enum Command {
     /// Check what `baton run` needs: git, the agent CLIs and their versions, keys (by name,
     /// never values), the sandbox. Exits 1 when the configured agents cannot run.
     Doctor(DoctorArgs),
+    /// Inside an agent's sandbox: relay its endpoint and run it (baton starts this itself).
+    #[command(name = baton_exec::proxy::FORWARD_COMMAND, hide = true)]
+    Forward(ForwardArgs),
+}
+
+/// `baton __forward --socket PATH --listen ADDR... -- COMMAND...` (see baton_exec::proxy).
+#[derive(Debug, Args)]
+pub(crate) struct ForwardArgs {
+    /// The unix socket of baton's relay to the endpoint.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) socket: PathBuf,
+    /// Where the agent looks for its endpoint (repeatable).
+    #[arg(long, value_name = "ADDR", required = true)]
+    pub(crate) listen: Vec<std::net::SocketAddr>,
+    /// The agent's command line.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod diff;
 mod doctor;
+mod forward;
 mod init;
 mod merge;
 mod run;
@@ -30,6 +31,8 @@ pub(crate) fn dispatch(cli: Cli) -> ExitCode {
         Command::Demo(a) => demo::run(&cli.global, a),
         Command::Config(a) => config::run(&cli.global, a),
         Command::Doctor(a) => doctor::run(&cli.global, a),
+        // It exits as the agent did, with any code.
+        Command::Forward(a) => std::process::exit(forward::run(a)),
     };
     match result {
         Ok(code) => code,

@@ -44,6 +44,8 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<ExitCode, CliError> 
     repo.git().resolve(&args.base)?;
     check_target(&repo, args.target.as_deref(), &resolved)?;
     let mut request = RunRequest::new(repo.clone(), config, task, agents);
+    // This binary holds agents to their endpoints inside their sandboxes (`baton __forward`).
+    request.forwarder = std::env::current_exe().ok();
     request.base_rev = args.base.clone();
     request.include_dirty = args.include_dirty;
     request.strategies = strategies;
@@ -245,7 +247,10 @@ pub(crate) fn resolve_agents(
                         .transpose()
                         .map_err(CliError::usage)?
                         .unwrap_or_default();
-                    Arc::new(CommandAgent::new(name, argv, a.env.clone(), a.timeout, cwd))
+                    Arc::new(
+                        CommandAgent::new(name, argv, a.env.clone(), a.timeout, cwd)
+                            .endpoint(a.base_url.clone(), a.network),
+                    )
                 }
                 AgentKind::Patch => Arc::new(PatchAgent::named(name, a.patch.clone().unwrap_or_default())),
                 AgentKind::Claude
