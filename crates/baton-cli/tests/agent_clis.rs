@@ -324,6 +324,50 @@ fn eight_real_agents_in_parallel_on_one_repo() {
     eprintln!("{} agents in parallel: {elapsed:?}", names.len());
 }
 
+/// Issue 14, item 2: every installed CLI held to its endpoint (`network = "endpoint"`) still
+/// works, in baton's sandbox, through baton's relay; its model server is on 127.0.0.1.
+#[test]
+fn every_agent_cli_works_held_to_its_endpoint() {
+    let sandbox = baton_exec::find_bwrap().is_some_and(|p| baton_exec::Bwrap::probe(&p).is_ok());
+    if !sandbox {
+        assert!(std::env::var_os("BATON_REQUIRE_SANDBOX").is_none(), "bubblewrap cannot run here");
+        eprintln!("skipped: bubblewrap cannot run here");
+        return;
+    }
+    let kinds = ["claude", "codex", "gemini", "opencode", "qwen", "aider"];
+    let installed: Vec<(&str, PathBuf)> =
+        kinds.iter().filter_map(|k| agent_cli(k).map(|p| (*k, p))).collect();
+    if installed.is_empty() {
+        return;
+    }
+    let env = Env::new();
+    let server = ModelServer::start(fix_script());
+    let entries: String = installed
+        .iter()
+        .map(|(kind, program)| agent_entry(kind, kind, program, &server.url(), "network = \"endpoint\""))
+        .collect();
+    let config = extra_config(&env, &entries);
+    let mut args = vec!["--config", config.to_str().unwrap(), "run", "Make add() add", "--sandbox", "bwrap"];
+    for (kind, _) in &installed {
+        args.extend(["--agent", kind]);
+    }
+    let out = env.baton(&args);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), server.summary());
+    let show = env.show();
+    for (kind, _) in &installed {
+        assert!(
+            text(&out).contains(&format!("({kind}): network: only http://127.0.0.1:{}", server.port())),
+            "{}",
+            text(&out)
+        );
+        let c = candidate(&show, kind);
+        assert_eq!(c["outcome"]["outcome"], "completed", "{kind}: {c:#}\n{}", server.summary());
+        let reference = c["ref"].as_str().unwrap();
+        assert_eq!(env.repo.git(&["show", &format!("{reference}:src/calc.sh")]), FIXED, "{kind}");
+    }
+    assert!(agent_processes(&env).is_empty());
+}
+
 /// A fake CLI: answers `--version` like the real one, then runs `body`.
 fn fake_cli(env: &Env, name: &str, version: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
