@@ -71,6 +71,14 @@ impl Landlock {
 impl Executor for Landlock {
     fn spawn(&self, mut spec: Spec) -> Process {
         let Some(c) = spec.confine.take() else { return self.inner.spawn(spec) };
+        if c.route.is_some() {
+            // Landlock cannot give a process a network of its own with one way out of it.
+            return crate::supervise::failed(
+                spec,
+                "cannot hold it to its endpoint: Landlock has no network namespace (that needs bubblewrap)"
+                    .into(),
+            );
+        }
         let made = prepared(&c).map_err(|e| e.to_string()).and_then(|c| Ok((imp::ruleset(&c)?, c)));
         match made {
             Ok((ruleset, c)) => {
@@ -402,6 +410,7 @@ mod tests {
             tmp: Some(root.path().join("tmp")),
             hide_env: vec!["BATON_LANDLOCK_TEST_KEY".into()],
             network: Network::Private,
+            route: None,
         };
         let script = format!(
             "echo ok > here; echo x > {user}/f 2>/dev/null || echo user-refused; \

@@ -60,10 +60,32 @@ pub fn cgroups() -> &'static Cgroups {
             let probe = dir.join(format!("baton-probe-{}", std::process::id()));
             std::fs::create_dir(&probe).ok()?;
             let _ = std::fs::remove_dir(&probe);
+            remove_dead(&dir);
             Some(dir)
         };
         Cgroups { pids: usable("pids"), memory: usable("memory") }
     })
+}
+
+/// Removes the cgroups under `dir` that a baton no longer alive made and could not remove (it
+/// was killed): `baton-<pid>-<n>` whose pid is gone, once nothing is in them. Left alone, they
+/// pile up, and a later baton with the same pid would find its names taken.
+fn remove_dead(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("baton-")) else { continue };
+        let owner = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        let gone = owner.is_some_and(|pid| {
+            pid != std::process::id() as i32
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                    == Err(nix::errno::Errno::ESRCH)
+        });
+        if gone {
+            // Fails, and keeps it, while a process is still in it.
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
 }
 
 /// How `limits` are enforced here, for the run header and `doctor`.
@@ -132,7 +154,13 @@ impl Group {
         let mut group = Group { dirs: Vec::new(), procs: Vec::new() };
         for (parent, file, value) in wanted {
             let dir = parent.join(&name);
-            std::fs::create_dir(&dir)?;
+            if let Err(e) = std::fs::create_dir(&dir) {
+                // Left by a dead baton that had this pid: taken over once it is empty.
+                if e.kind() != io::ErrorKind::AlreadyExists || std::fs::remove_dir(&dir).is_err() {
+                    return Err(e);
+                }
+                std::fs::create_dir(&dir)?;
+            }
             group.dirs.push(dir.clone());
             std::fs::write(dir.join(file), value.to_string())?;
             let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
@@ -211,4 +239,28 @@ pub(crate) fn enter(procs: &[RawFd], rlimits: &[(libc::c_int, libc::rlim_t)]) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a killed baton left is removed; a live one's (this process's) is not.
+    #[test]
+    fn cgroups_of_dead_batons_are_removed_and_live_ones_kept() {
+        let Some(dir) = cgroups().pids.clone() else {
+            eprintln!("skipped: no cgroup can be made here");
+            return;
+        };
+        // A pid past the kernel's largest: no process has it.
+        let dead = dir.join("baton-4194305-7");
+        let live = dir.join(format!("baton-{}-999999", std::process::id()));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::create_dir(&live).unwrap();
+        remove_dead(&dir);
+        let (dead_left, live_left) = (dead.exists(), live.exists());
+        let _ = std::fs::remove_dir(&live);
+        assert!(!dead_left, "a dead baton's cgroup was kept");
+        assert!(live_left, "a live baton's cgroup was removed");
+    }
 }

@@ -88,19 +88,29 @@ impl Bwrap {
 
     /// bubblewrap at `program`, if it can start a sandbox here (it needs user namespaces, or
     /// root); the reason it cannot otherwise, in bubblewrap's words.
+    ///
+    /// Tried up to five times: bubblewrap binds the whole filesystem with every mount beneath
+    /// it, and fails when a mount goes away meanwhile (another run's overlay workspace being
+    /// removed). One such failure must not leave a run unconfined.
     pub fn probe(program: &Path) -> Result<Bwrap, String> {
-        let out = std::process::Command::new(program)
-            .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid"])
-            .args(["--unshare-net", "--die-with-parent", "--", "true"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-        if out.status.success() {
-            Ok(Bwrap { program: program.to_owned(), inner: std::sync::Arc::new(crate::Local) })
-        } else {
+        let mut last = String::new();
+        for attempt in 0..5u64 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(25 * attempt));
+            }
+            let out = std::process::Command::new(program)
+                .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid"])
+                .args(["--unshare-net", "--die-with-parent", "--", "true"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+            if out.status.success() {
+                return Ok(Bwrap { program: program.to_owned(), inner: std::sync::Arc::new(crate::Local) });
+            }
             let err = String::from_utf8_lossy(&out.stderr);
-            Err(err.lines().next().unwrap_or("it exited with an error").trim().to_owned())
+            last = err.lines().next().unwrap_or("it exited with an error").trim().to_owned();
         }
+        Err(last)
     }
 
     /// The command line that runs `spec` confined by `c`.
