@@ -113,8 +113,12 @@ def main() -> int:
         else:
             if lock["toolchain"].split(";")[0] != now.split(";")[0]:
                 C.log(f"!! {iid}: its lock was made with {lock['toolchain'].split(';')[0]}, this run has {now.split(';')[0]}")
-            rec = C.run_baton_in(args.baton, inst, idir, wd, config, R.cargo_env(cache, inst["repo"]), args.jobs,
-                                 args.baton_timeout, args.keep)
+            cargo = R.cargo_env(cache, inst["repo"])
+            # The stages build into the shared CARGO_HOME and target directory: baton's sandbox
+            # lets them write there and nowhere else outside their workspace.
+            writable = json.dumps([cargo["CARGO_HOME"], cargo["CARGO_TARGET_DIR"]])
+            rec = C.run_baton_in(args.baton, inst, idir, wd, config, cargo, args.jobs,
+                                 args.baton_timeout, args.keep, sets=[f"run.sandbox_writable={writable}"])
         verdicts = {c["id"]: scorer.verdict(inst, orc, c["patch"]) for c in inst["candidates"]}
         for v in verdicts.values():
             v.pop("status", None)

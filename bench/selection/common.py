@@ -562,11 +562,13 @@ def agent_to_candidate(agent: str | None) -> str | None:
 
 
 def run_baton_in(baton: Path, inst: dict, idir: Path, wd: Path, config: Path, env: dict, jobs: int,
-                 timeout: float, keep: bool) -> dict:
+                 timeout: float, keep: bool, sets: list | None = None) -> dict:
     """`baton run` on one instance in the prepared working copy `wd` (on branch `main` at the
     base), then `baton show --json`; returns the harness's record (exit, pick, confidence,
     verifications, ...). Inputs go to <idir>/inputs (task.md, <candidate id>.diff); candidate
-    workspaces to <idir>/workspaces; the working copy and workspaces are removed unless `keep`."""
+    workspaces to <idir>/workspaces; the working copy and workspaces are removed unless `keep`.
+    `sets` are `--set KEY=VALUE` settings for the run (a benchmark's shared caches that its
+    stages write, in run.sandbox_writable)."""
     iid = inst["instance_id"]
     inputs = idir / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
@@ -583,6 +585,8 @@ def run_baton_in(baton: Path, inst: dict, idir: Path, wd: Path, config: Path, en
     env["BATON_WORKSPACE_ROOT"] = str((idir / "workspaces").resolve())
     cmd = [str(baton), "run", "--task-file", str(task.resolve()), *agents,
            "--config", str(config), "--json", "--jobs", str(jobs)]
+    for setting in sets or []:
+        cmd += ["--set", setting]
     rec: dict = {"instance_id": iid, "cmd": " ".join(sh_quote(x) for x in cmd), "workdir": str(wd)}
     t0 = time.monotonic()
     try:
