@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use baton_agents::{Agent, AgentContext, compose_prompt};
+use baton_agents::{AgentContext, compose_prompt};
 use baton_core::{CandidateId, Phase, RunEvent, Scoreboard, StageResult, Subject};
 use baton_git::{FileChange, Oid};
 use baton_verify::{BaseResults, BaseResultsSender, ProbeRunner, Split};
@@ -32,34 +32,11 @@ use crate::evidence::{self, Candidate};
 use crate::guard::{Check, Guard};
 use crate::hidden::LaidOver;
 use crate::matrix::{Author, Matrix};
-use crate::plan::RunPlan;
+
 use crate::provision::provision;
-use crate::verify::{self, Collected, Targets, Verification, VerifyJob, changes_project};
+pub(crate) use crate::slot::Slot;
+use crate::verify::{self, Targets, Verification, VerifyJob, changes_project};
 use crate::{EngineError, candidate_ref};
-
-/// One planned candidate and what happened to it.
-pub(crate) struct Slot {
-    pub(crate) id: CandidateId,
-    pub(crate) agent: Arc<dyn Agent>,
-    pub(crate) strategy: String,
-    pub(crate) strategy_prompt: String,
-    pub(crate) workspace: Option<Workspace>,
-    /// `None` while the agent has not run (and forever, if the run was cancelled first).
-    pub(crate) outcome: Option<baton_core::AgentOutcome>,
-    pub(crate) commit: Option<Oid>,
-    pub(crate) changes: Vec<FileChange>,
-}
-
-impl Slot {
-    fn collected(&self) -> Collected<'_> {
-        Collected {
-            id: &self.id,
-            outcome: self.outcome.as_ref(),
-            commit: self.commit.as_ref(),
-            changes: &self.changes,
-        }
-    }
-}
 
 /// What the dispatcher ends with.
 pub(crate) struct Dispatched {
@@ -589,38 +566,4 @@ fn warn_unmatched_protected(shared: &Shared, base_paths: &[String]) {
             message: format!("verify.protected: `{glob}` matches no file of the base"),
         });
     }
-}
-
-/// The planned candidates: agents × strategies × repeats, numbered in that order.
-pub(crate) fn plan_slots(plan: &RunPlan) -> Vec<Slot> {
-    let mut slots = Vec::new();
-    for agent in &plan.agents {
-        for (strategy, prompt) in &plan.strategies {
-            for _ in 0..plan.repeats {
-                slots.push(Slot {
-                    id: CandidateId::nth(slots.len() + 1),
-                    agent: agent.clone(),
-                    strategy: strategy.clone(),
-                    strategy_prompt: prompt.clone(),
-                    workspace: None,
-                    outcome: None,
-                    commit: None,
-                    changes: Vec::new(),
-                });
-            }
-        }
-    }
-    slots
-}
-
-/// The task and the candidates, as the run announces them.
-pub(crate) fn announced(slots: &[Slot]) -> Vec<baton_core::PlannedCandidate> {
-    slots
-        .iter()
-        .map(|s| baton_core::PlannedCandidate {
-            id: s.id.clone(),
-            agent: s.agent.name().to_owned(),
-            strategy: s.strategy.clone(),
-        })
-        .collect()
 }

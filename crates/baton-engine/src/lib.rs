@@ -51,6 +51,7 @@ mod recover;
 mod redact;
 mod run;
 mod sandbox;
+mod slot;
 mod util;
 mod verify;
 

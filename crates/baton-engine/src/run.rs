@@ -65,7 +65,7 @@ pub async fn run_with(
     };
     git.update_ref(&base_ref(&run_id), &base, None)?;
     let ws_dir = plan.workspace_root.join(run_id.as_str());
-    let mut slots = dispatcher::plan_slots(&plan);
+    let mut slots = crate::slot::plan_slots(&plan);
 
     let (recorder, emitter) =
         Recorder::start(run_id.clone(), store, reporter, plan.clock.clone(), plan.redactor.clone());
@@ -79,7 +79,7 @@ pub async fn run_with(
         repo_root: repo.root.to_string_lossy().into_owned(),
         workspace_root: ws_dir.to_string_lossy().into_owned(),
         task: plan.task.clone(),
-        candidates: dispatcher::announced(&slots),
+        candidates: crate::slot::announced(&slots),
     });
     for message in plan.notes.iter().cloned().chain(crate::endpoint::notes(&slots)) {
         emitter.emit(RunEvent::Note { message });
