@@ -709,7 +709,10 @@ fn figures_startup_and_event_latency() {
         args.extend(["--agent".into(), name.clone()]);
     }
     args.extend(["--jobs".into(), "8".into(), "--json".into()]);
+    // The wrappers stamp times into `logs`, outside the workspaces: the sandbox must let them.
+    args.extend(["--set".into(), format!("run.sandbox_writable=[{:?}]", logs.display().to_string())]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let launched = ns_now();
     let mut child = env.command(&args).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -723,6 +726,18 @@ fn figures_startup_and_event_latency() {
     let status = child.wait().unwrap();
     let seen = reader.join().unwrap();
     assert!(matches!(status.code(), Some(0 | 4)), "{status:?}");
+    let first = |event: &str| {
+        seen.iter()
+            .find(|(_, e)| e["event"] == event)
+            .map(|(t, _)| (t - launched) as f64 / 1e6)
+            .unwrap_or(f64::NAN)
+    };
+    eprintln!(
+        "\nfrom `baton run` to: the run's first event {:.0} ms, the first agent started {:.0} ms, the first agent activity {:.0} ms",
+        first("run_started"),
+        first("agent_started"),
+        first("agent_activity")
+    );
 
     let candidates: std::collections::HashMap<String, String> = seen
         .iter()
