@@ -50,33 +50,9 @@ impl Matrix<'_> {
         base: Option<(Workspace, Oid)>,
         known: &std::collections::HashSet<String>,
     ) -> Result<Vec<baton_core::MatrixRow>, EngineError> {
-        let (slots, protected, runner) = (self.slots, self.protected, self.runner);
+        let (slots, runner) = (self.slots, self.runner);
         let git = self.repo.git();
-        // Distinct sets of written test files: (path, blob) pairs, with their authors.
-        let mut sets: Vec<WrittenTests> = Vec::new();
-        for slot in slots {
-            let (Some(commit), Some(AgentOutcome::Completed)) = (slot.commit, slot.outcome) else {
-                continue;
-            };
-            let mut files = Vec::new();
-            for c in slot.changes {
-                if c.kind == baton_git::ChangeKind::Deleted
-                    || !protected.is_protected(&c.path)
-                    || !looks_like_test(&c.path)
-                {
-                    continue;
-                }
-                let Some(blob) = git.blob_id(commit, &c.path)? else { continue };
-                files.push((c.path.clone(), blob.to_string()));
-            }
-            if files.is_empty() {
-                continue;
-            }
-            match sets.iter_mut().find(|(f, _, _)| *f == files) {
-                Some((_, _, authors)) => authors.push(slot.id.clone()),
-                None => sets.push((files, commit.clone(), vec![slot.id.clone()])),
-            }
-        }
+        let mut sets = self.written_sets()?;
         sets.truncate(self.limit);
         if sets.is_empty() {
             return Ok(Vec::new());
@@ -159,48 +135,87 @@ impl Matrix<'_> {
         });
         let by_subject = futures_join_all(futures.collect()).await;
 
-        let base_cells =
-            by_subject.iter().find(|(s, _)| *s == Subject::Base).map(|(_, c)| c.clone()).unwrap_or_default();
-        let rows = sets
-            .iter()
-            .enumerate()
-            .map(|(k, (files, _, authors))| {
-                let base_status: HashMap<&str, bool> = base_cells
-                    .get(k)
-                    .map(|tests| tests.iter().map(|t| (t.name.as_str(), t.status.is_ok())).collect())
-                    .unwrap_or_default();
-                let cells = by_subject
-                    .iter()
-                    .map(|(subject, cells)| {
-                        let tests = cells.get(k).map(Vec::as_slice).unwrap_or(&[]);
-                        let passing = tests.iter().filter(|t| t.status.is_ok()).count();
-                        let fixed = tests
-                            .iter()
-                            .filter(|t| t.status.is_ok() && base_status.get(t.name.as_str()) == Some(&false))
-                            .count();
-                        let broken = tests
-                            .iter()
-                            .filter(|t| !t.status.is_ok() && base_status.get(t.name.as_str()) == Some(&true))
-                            .count();
-                        baton_core::MatrixCell {
-                            subject: subject.clone(),
-                            passing,
-                            failing: tests.len() - passing,
-                            fixed,
-                            broken,
-                        }
-                    })
-                    .collect();
-                baton_core::MatrixRow {
-                    authors: authors.clone(),
-                    files: files.iter().map(|(p, _)| p.clone()).collect(),
-                    cells,
-                }
-            })
-            // Files that hold no test beyond the base's (a test edited or deleted, not added)
-            // say nothing about anyone.
-            .filter(|row: &baton_core::MatrixRow| row.cells.iter().any(|c| c.passing + c.failing > 0))
-            .collect();
-        Ok(rows)
+        Ok(rows(&sets, &by_subject))
     }
+
+    /// The distinct sets of test files candidates wrote: (path, blob) pairs, each with the
+    /// commit that has them and their authors.
+    fn written_sets(&self) -> Result<Vec<WrittenTests>, EngineError> {
+        let (slots, protected) = (self.slots, self.protected);
+        let git = self.repo.git();
+        let mut sets: Vec<WrittenTests> = Vec::new();
+        for slot in slots {
+            let (Some(commit), Some(AgentOutcome::Completed)) = (slot.commit, slot.outcome) else {
+                continue;
+            };
+            let mut files = Vec::new();
+            for c in slot.changes {
+                if c.kind == baton_git::ChangeKind::Deleted
+                    || !protected.is_protected(&c.path)
+                    || !looks_like_test(&c.path)
+                {
+                    continue;
+                }
+                let Some(blob) = git.blob_id(commit, &c.path)? else { continue };
+                files.push((c.path.clone(), blob.to_string()));
+            }
+            if files.is_empty() {
+                continue;
+            }
+            match sets.iter_mut().find(|(f, _, _)| *f == files) {
+                Some((_, _, authors)) => authors.push(slot.id.clone()),
+                None => sets.push((files, commit.clone(), vec![slot.id.clone()])),
+            }
+        }
+        Ok(sets)
+    }
+}
+
+/// The matrix's rows: each set of written tests, and what it did on every subject against the
+/// base. Files that hold no test beyond the base's say nothing about anyone.
+fn rows(
+    sets: &[WrittenTests],
+    by_subject: &[(Subject, Vec<Vec<baton_core::TestCase>>)],
+) -> Vec<baton_core::MatrixRow> {
+    let base_cells =
+        by_subject.iter().find(|(s, _)| *s == Subject::Base).map(|(_, c)| c.clone()).unwrap_or_default();
+    sets.iter()
+        .enumerate()
+        .map(|(k, (files, _, authors))| {
+            let base_status: HashMap<&str, bool> = base_cells
+                .get(k)
+                .map(|tests| tests.iter().map(|t| (t.name.as_str(), t.status.is_ok())).collect())
+                .unwrap_or_default();
+            let cells = by_subject
+                .iter()
+                .map(|(subject, cells)| {
+                    let tests = cells.get(k).map(Vec::as_slice).unwrap_or(&[]);
+                    let passing = tests.iter().filter(|t| t.status.is_ok()).count();
+                    let fixed = tests
+                        .iter()
+                        .filter(|t| t.status.is_ok() && base_status.get(t.name.as_str()) == Some(&false))
+                        .count();
+                    let broken = tests
+                        .iter()
+                        .filter(|t| !t.status.is_ok() && base_status.get(t.name.as_str()) == Some(&true))
+                        .count();
+                    baton_core::MatrixCell {
+                        subject: subject.clone(),
+                        passing,
+                        failing: tests.len() - passing,
+                        fixed,
+                        broken,
+                    }
+                })
+                .collect();
+            baton_core::MatrixRow {
+                authors: authors.clone(),
+                files: files.iter().map(|(p, _)| p.clone()).collect(),
+                cells,
+            }
+        })
+        // Files that hold no test beyond the base's (a test edited or deleted, not added)
+        // say nothing about anyone.
+        .filter(|row: &baton_core::MatrixRow| row.cells.iter().any(|c| c.passing + c.failing > 0))
+        .collect()
 }

@@ -40,24 +40,7 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
     let git = repo.git();
     // A second merge of a run would find its target moved (by the first): say what happened.
     if let Some(merged) = &run.merged_commit {
-        let message = git.run(&["log", "-1", "--format=%B", merged]).unwrap_or_default();
-        let merged_candidate =
-            message.lines().find_map(|l| l.strip_prefix("Baton-Candidate:")).map(|c| c.trim().to_owned());
-        let short = merged[..merged.len().min(10)].to_owned();
-        return Err(match (&req.candidate, &merged_candidate) {
-            (Some(wanted), Some(done)) if wanted.as_str() != done => Refusal::MergedOther {
-                run: run.id.to_string(),
-                merged: done.clone(),
-                commit: short,
-                wanted: wanted.to_string(),
-            }
-            .into(),
-            _ => EngineError::AlreadyMerged {
-                run: run.id.to_string(),
-                candidate: merged_candidate,
-                commit: merged.clone(),
-            },
-        });
+        return Err(already_merged(&git, &run.id, merged, req.candidate.as_ref()));
     }
     let candidate = match &req.candidate {
         Some(c) => c.clone(),
@@ -122,25 +105,8 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
     // With uncommitted work in the checked-out branch's working tree, a merge can go ahead only
     // when that work is exactly what the run started from (`--include-dirty`): the change lands
     // on the branch and the work stays uncommitted beside it.
-    let mut beside_uncommitted = false;
-    if checked_out {
-        let dirty: Vec<String> =
-            git.dirty_paths()?.into_iter().filter(|p| p != baton_config::REPO_FILE).collect();
-        if !dirty.is_empty() {
-            let scratch = store.artifacts_dir(&run.id);
-            std::fs::create_dir_all(&scratch).map_err(EngineError::io(&scratch))?;
-            let worktree = git.snapshot_worktree(&current, "baton: the working tree at merge", &scratch)?;
-            beside_uncommitted = base != current && git.tree_of(&worktree)? == git.tree_of(&base)?;
-            if !beside_uncommitted {
-                return Err(Refusal::Uncommitted {
-                    paths: dirty,
-                    target,
-                    differ_from_snapshot: base != current && !committed_the_base,
-                }
-                .into());
-            }
-        }
-    }
+    let beside_uncommitted = checked_out
+        && uncommitted_is_the_base(&git, store, &run.id, &base, &current, &target, committed_the_base)?;
     let tree = match git.merge_trees(&base, &current, &cand_commit)? {
         MergeOutcome::Clean { tree } => tree,
         MergeOutcome::Conflicts { paths } if beside_uncommitted => {
@@ -150,35 +116,7 @@ pub fn merge(repo: &Repo, store: &mut Store, req: &MergeRequest) -> Result<Merge
             return Err(Refusal::Conflicts { candidate: candidate.to_string(), target, paths }.into());
         }
     };
-    let decision = run.scoreboard.as_ref().map(|b| &b.decision);
-    let of = format!(
-        "{} {} in run {}: {candidate} (agent {}, strategy {})",
-        candidates.len(),
-        baton_core::plural(candidates.len(), "candidate", "candidates"),
-        run.id,
-        row.agent,
-        row.strategy,
-    );
-    let why = match decision {
-        Some(baton_core::Decision::Winner { candidate: w, reason }) if *w == candidate => {
-            format!("Chosen by baton from {of}.\n{}.", capitalize(reason))
-        }
-        Some(baton_core::Decision::Winner { candidate: w, .. }) => {
-            format!("Chosen by hand from {of}; baton's pick was {w}.")
-        }
-        Some(baton_core::Decision::NoWinner { .. }) => {
-            format!("Chosen by hand from {of}; baton named no winner.")
-        }
-        None => format!("Chosen by hand from {of}, merged with --force: baton never verified it."),
-    };
-    let body = body_after_title(&run.task);
-    let message = format!(
-        "{}\n\n{}{why}\n\nBaton-Run: {}\nBaton-Candidate: {}\n",
-        run.task.title,
-        if body.is_empty() { String::new() } else { format!("{body}\n\n") },
-        run.id,
-        candidate
-    );
+    let message = commit_message(&run, &candidates, row, &candidate);
     let identity = git.user_identity();
     let commit = git.commit_tree(
         &tree,
@@ -225,4 +163,102 @@ fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
+}
+
+/// Why a run merged before is not merged again: it was, with this commit (or with another
+/// candidate than the one asked for).
+fn already_merged(
+    git: &baton_git::Git,
+    run: &baton_core::RunId,
+    merged: &str,
+    wanted: Option<&CandidateId>,
+) -> EngineError {
+    let message = git.run(&["log", "-1", "--format=%B", merged]).unwrap_or_default();
+    let merged_candidate =
+        message.lines().find_map(|l| l.strip_prefix("Baton-Candidate:")).map(|c| c.trim().to_owned());
+    let short = merged[..merged.len().min(10)].to_owned();
+    match (wanted, &merged_candidate) {
+        (Some(wanted), Some(done)) if wanted.as_str() != done => Refusal::MergedOther {
+            run: run.to_string(),
+            merged: done.clone(),
+            commit: short,
+            wanted: wanted.to_string(),
+        }
+        .into(),
+        _ => EngineError::AlreadyMerged {
+            run: run.to_string(),
+            candidate: merged_candidate,
+            commit: merged.to_owned(),
+        },
+    }
+}
+
+/// The merge commit's message: the task, why this candidate (baton's pick, or the user's), and
+/// trailers that name the run and the candidate.
+fn commit_message(
+    run: &baton_store::RunRow,
+    candidates: &[baton_store::CandidateRow],
+    row: &baton_store::CandidateRow,
+    candidate: &CandidateId,
+) -> String {
+    let decision = run.scoreboard.as_ref().map(|b| &b.decision);
+    let of = format!(
+        "{} {} in run {}: {candidate} (agent {}, strategy {})",
+        candidates.len(),
+        baton_core::plural(candidates.len(), "candidate", "candidates"),
+        run.id,
+        row.agent,
+        row.strategy,
+    );
+    let why = match decision {
+        Some(baton_core::Decision::Winner { candidate: w, reason }) if w == candidate => {
+            format!("Chosen by baton from {of}.\n{}.", capitalize(reason))
+        }
+        Some(baton_core::Decision::Winner { candidate: w, .. }) => {
+            format!("Chosen by hand from {of}; baton's pick was {w}.")
+        }
+        Some(baton_core::Decision::NoWinner { .. }) => {
+            format!("Chosen by hand from {of}; baton named no winner.")
+        }
+        None => format!("Chosen by hand from {of}, merged with --force: baton never verified it."),
+    };
+    let body = body_after_title(&run.task);
+    format!(
+        "{}\n\n{}{why}\n\nBaton-Run: {}\nBaton-Candidate: {}\n",
+        run.task.title,
+        if body.is_empty() { String::new() } else { format!("{body}\n\n") },
+        run.id,
+        candidate
+    )
+}
+
+/// Whether the checked-out branch's uncommitted work is exactly what the run started from
+/// (`--include-dirty`): then the change lands on the branch and the work stays uncommitted
+/// beside it. Other uncommitted work refuses the merge.
+fn uncommitted_is_the_base(
+    git: &baton_git::Git,
+    store: &Store,
+    run: &baton_core::RunId,
+    base: &Oid,
+    current: &Oid,
+    target: &str,
+    committed_the_base: bool,
+) -> Result<bool, EngineError> {
+    let dirty: Vec<String> =
+        git.dirty_paths()?.into_iter().filter(|p| p != baton_config::REPO_FILE).collect();
+    if !dirty.is_empty() {
+        let scratch = store.artifacts_dir(run);
+        std::fs::create_dir_all(&scratch).map_err(EngineError::io(&scratch))?;
+        let worktree = git.snapshot_worktree(current, "baton: the working tree at merge", &scratch)?;
+        if base != current && git.tree_of(&worktree)? == git.tree_of(base)? {
+            return Ok(true);
+        }
+        return Err(Refusal::Uncommitted {
+            paths: dirty,
+            target: target.to_owned(),
+            differ_from_snapshot: base != current && !committed_the_base,
+        }
+        .into());
+    }
+    Ok(false)
 }

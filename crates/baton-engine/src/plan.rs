@@ -167,20 +167,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
             ),
         }
     }
-    let (executor, unconfined) = crate::contain::executor(config.run.sandbox, req.executor.clone())?;
-    let limits = baton_exec::Limits {
-        processes: config.run.limits.processes,
-        memory: config.run.limits.memory.0,
-        file_size: config.run.limits.file_size.0,
-        open_files: config.run.limits.open_files,
-    };
-    let executor: Arc<dyn baton_exec::Executor> =
-        if limits.is_empty() { executor } else { Arc::new(baton_exec::Limited { limits, inner: executor }) };
-    // Outermost: whoever builds a process's spec, its log is redacted.
-    let redactor = crate::redact::redactor(&config);
-    let executor: Arc<dyn baton_exec::Executor> =
-        Arc::new(baton_exec::Redacting { redactor: redactor.clone(), inner: executor });
-    warnings.extend(unconfined);
+    let (executor, redactor, limits) = executor_for(&config, req.executor.clone(), &mut warnings)?;
     let containment = crate::contain::Containment::new(&repo, &config.run, executor.confines())?;
     crate::endpoint::check(&req.agents, executor.as_ref(), config.run.sandbox, req.forwarder.as_deref())?;
     if containment.enforced {
@@ -195,27 +182,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         .with_executor(executor.clone());
     let protected = Protected::new(&config.verify.protected)?;
     let related = RelatedTests::new(&config.verify.related)?;
-    let mut strategies = Vec::new();
-    for name in &req.strategies {
-        let Some(s) = config.strategies.get(name) else {
-            return Err(EngineError::UnknownStrategy {
-                name: name.clone(),
-                known: config.strategies.keys().cloned().collect(),
-            });
-        };
-        strategies.push((name.clone(), s.prompt.clone()));
-    }
-    if strategies.is_empty() {
-        strategies.push(("default".into(), String::new()));
-    }
-    let candidates = req.agents.len() * strategies.len() * req.repeats.max(1);
-    if candidates > MAX_CANDIDATES {
-        return Err(EngineError::TooManyCandidates {
-            agents: req.agents.len(),
-            strategies: strategies.len(),
-            repeats: req.repeats.max(1),
-        });
-    }
+    let strategies = strategies(&req.strategies, &config, req.agents.len(), req.repeats)?;
     let hidden_spec = req.hidden_tests.clone().filter(|h| !h.is_empty()).or_else(|| {
         let h = &config.verify.hidden_tests;
         (!h.is_empty()).then(|| h.clone())
@@ -224,22 +191,7 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         None => None,
         Some(h) => Some(hidden::resolve(&repo, &base, &h, &protected)?),
     };
-    let mut probes: Vec<Probe> = config
-        .verify
-        .probes
-        .iter()
-        .map(|p| (p.name.clone(), p.run.clone()))
-        .chain(req.probes.iter().enumerate().map(|(i, run)| (format!("--probe {}", i + 1), run.clone())))
-        .map(|(name, run)| Probe { name, kind: ProbeKind::Command { run }, shown: vec![None] })
-        .collect();
-    if config.verify.task_probes {
-        probes.extend(extract_probes(&req.task.body));
-    }
-    let packages = if probes.iter().any(|p| !matches!(p.kind, ProbeKind::Command { .. })) {
-        baton_verify::python_packages(&git.tree_paths(&base)?)
-    } else {
-        Vec::new()
-    };
+    let probes = probe_runner(&req.task, &req.probes, &config, &repo, &base, executor.clone())?;
     let target_branch = match &req.target_branch {
         Some(t) => Some(t.clone()),
         None if !config.merge.target.is_empty() => Some(config.merge.target.clone()),
@@ -262,32 +214,10 @@ pub fn plan(req: RunRequest) -> Result<RunPlan, EngineError> {
         .collect();
     let default_protected =
         baton_config::load(&Default::default()).map(|(c, _)| c.verify.protected).unwrap_or_default();
-    let probes = ProbeRunner {
-        imports: python_imports(&repo, &base, &probes, &packages)?,
-        packages,
-        probes,
-        python: config.verify.probe_python.clone(),
-        timeout: config.verify.probe_timeout,
-        grace: config.run.grace,
-        executor: executor.clone(),
-    };
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
     let workspace_root = crate::recover::repo_workspaces(&config.run.workspace_root, &repo);
-    let workspaces: Arc<dyn WorkspaceProvider> = Arc::new(Local(match config.run.workspace {
-        WorkspaceMode::Clone => WorkspaceKind::Clone,
-        // A worktree's git directory lies inside the user's, which a sandbox keeps read-only.
-        WorkspaceMode::Worktree if containment.enforced => {
-            warnings.push(
-                "run.workspace = \"worktree\" keeps each candidate's git directory inside your repository, \
-                 which the sandbox keeps read-only: using clones (set run.sandbox = \"off\" to use worktrees, unconfined)"
-                    .into(),
-            );
-            WorkspaceKind::Clone
-        }
-        WorkspaceMode::Worktree => WorkspaceKind::Worktree,
-        WorkspaceMode::Overlay => WorkspaceKind::Overlay,
-        WorkspaceMode::Auto => baton_workspace::best_local(&workspace_root),
-    }));
+    let workspaces =
+        workspace_provider(config.run.workspace, containment.enforced, &workspace_root, &mut warnings);
     Ok(RunPlan {
         jobs: if req.jobs == 0 { cores } else { req.jobs },
         agent_jobs: req.agent_jobs,
@@ -368,4 +298,127 @@ fn python_imports(
     let names: Vec<String> = names.into_iter().take(50).collect();
     let definitions = repo.git().grep(base, &baton_verify::definition_pattern(&names), &["*.py"])?;
     Ok(baton_verify::definition_modules(&names, &definitions, packages))
+}
+
+/// The executor processes start through, the redactor of their logs, and their limits.
+type ContainedExecutor = (Arc<dyn baton_exec::Executor>, Arc<baton_exec::Redactor>, baton_exec::Limits);
+
+/// The executor a run's processes start through, from the inside out: the sandbox (or none),
+/// the limits, and outermost the redactor of their logs. Warnings say where it is unconfined.
+fn executor_for(
+    config: &Config,
+    requested: Arc<dyn baton_exec::Executor>,
+    warnings: &mut Vec<String>,
+) -> Result<ContainedExecutor, EngineError> {
+    let (executor, unconfined) = crate::contain::executor(config.run.sandbox, requested)?;
+    let limits = baton_exec::Limits {
+        processes: config.run.limits.processes,
+        memory: config.run.limits.memory.0,
+        file_size: config.run.limits.file_size.0,
+        open_files: config.run.limits.open_files,
+    };
+    let executor: Arc<dyn baton_exec::Executor> =
+        if limits.is_empty() { executor } else { Arc::new(baton_exec::Limited { limits, inner: executor }) };
+    // Outermost: whoever builds a process's spec, its log is redacted.
+    let redactor = crate::redact::redactor(config);
+    let executor: Arc<dyn baton_exec::Executor> =
+        Arc::new(baton_exec::Redacting { redactor: redactor.clone(), inner: executor });
+    warnings.extend(unconfined);
+    Ok((executor, redactor, limits))
+}
+
+/// The strategies asked for, each with its prompt (none: the default), checked against the
+/// configuration and against the most candidates a run may have.
+fn strategies(
+    names: &[String],
+    config: &Config,
+    agents: usize,
+    repeats: usize,
+) -> Result<Vec<(String, String)>, EngineError> {
+    let mut strategies = Vec::new();
+    for name in names {
+        let Some(s) = config.strategies.get(name) else {
+            return Err(EngineError::UnknownStrategy {
+                name: name.clone(),
+                known: config.strategies.keys().cloned().collect(),
+            });
+        };
+        strategies.push((name.clone(), s.prompt.clone()));
+    }
+    if strategies.is_empty() {
+        strategies.push(("default".into(), String::new()));
+    }
+    let candidates = agents * strategies.len() * repeats.max(1);
+    if candidates > MAX_CANDIDATES {
+        return Err(EngineError::TooManyCandidates {
+            agents,
+            strategies: strategies.len(),
+            repeats: repeats.max(1),
+        });
+    }
+    Ok(strategies)
+}
+
+/// The probes of a run: the configured ones, `--probe`s, and the task's examples, with the
+/// project's Python packages and the imports examples need.
+fn probe_runner(
+    task: &Task,
+    extra: &[String],
+    config: &Config,
+    repo: &Repo,
+    base: &Oid,
+    executor: Arc<dyn baton_exec::Executor>,
+) -> Result<ProbeRunner, EngineError> {
+    let git = repo.git();
+    let mut probes: Vec<Probe> = config
+        .verify
+        .probes
+        .iter()
+        .map(|p| (p.name.clone(), p.run.clone()))
+        .chain(extra.iter().enumerate().map(|(i, run)| (format!("--probe {}", i + 1), run.clone())))
+        .map(|(name, run)| Probe { name, kind: ProbeKind::Command { run }, shown: vec![None] })
+        .collect();
+    if config.verify.task_probes {
+        probes.extend(extract_probes(&task.body));
+    }
+    let packages = if probes.iter().any(|p| !matches!(p.kind, ProbeKind::Command { .. })) {
+        baton_verify::python_packages(&git.tree_paths(base)?)
+    } else {
+        Vec::new()
+    };
+    Ok(ProbeRunner {
+        imports: python_imports(repo, base, &probes, &packages)?,
+        packages,
+        probes,
+        python: config.verify.probe_python.clone(),
+        timeout: config.verify.probe_timeout,
+        grace: config.run.grace,
+        executor,
+    })
+}
+
+/// Where candidates' workspaces come from: the kind configured (`auto`: the best this machine
+/// has), but never a worktree in a sandbox, whose git directory would lie in the read-only
+/// repository.
+fn workspace_provider(
+    mode: WorkspaceMode,
+    confined: bool,
+    workspace_root: &std::path::Path,
+    warnings: &mut Vec<String>,
+) -> Arc<dyn WorkspaceProvider> {
+    Arc::new(Local(match mode {
+        WorkspaceMode::Clone => WorkspaceKind::Clone,
+        // A worktree's git directory lies inside the user's, which a sandbox keeps read-only.
+        WorkspaceMode::Worktree if confined => {
+            warnings.push(
+                "run.workspace = \"worktree\" keeps each candidate's git directory inside your repository, \
+                 which the sandbox keeps read-only: using clones (set run.sandbox = \"off\" to use worktrees, unconfined)"
+                    .into(),
+            );
+            WorkspaceKind::Clone
+        }
+        WorkspaceMode::Worktree => WorkspaceKind::Worktree,
+        WorkspaceMode::Overlay => WorkspaceKind::Overlay,
+        WorkspaceMode::Auto => baton_workspace::best_local(workspace_root),
+    }))
 }

@@ -81,29 +81,7 @@ pub async fn run_with(
         task: plan.task.clone(),
         candidates: crate::slot::announced(&slots),
     });
-    for message in plan.notes.iter().cloned().chain(crate::endpoint::notes(&slots)) {
-        emitter.emit(RunEvent::Note { message });
-    }
-    for message in &plan.warnings {
-        emitter.emit(RunEvent::Warning { message: message.clone() });
-    }
-    if let Some(h) = &plan.hidden {
-        emitter.emit(RunEvent::HiddenTests {
-            source: h.spec.clone(),
-            files: h.files.clone(),
-            left_out: h.left_out.clone(),
-        });
-    }
-    if !plan.dirty.is_empty() {
-        emitter.emit(RunEvent::Warning {
-            message: format!(
-                "running on a snapshot of {} uncommitted {} (commit {})",
-                plan.dirty.len(),
-                baton_core::plural(plan.dirty.len(), "change", "changes"),
-                base.short()
-            ),
-        });
-    }
+    announce(&plan, &slots, &base, &emitter);
     let keep_workspaces = plan.config.run.keep_workspaces;
     let containment = plan.containment.clone();
     // The units see the user's cancel and the run's own stop as one.
@@ -123,32 +101,7 @@ pub async fn run_with(
     let cancelled = cancel.is_cancelled();
     let failed = result.is_err();
     if cancelled || failed || !keep_workspaces {
-        // A candidate whose work could not be collected keeps its workspace, if it holds any.
-        let uncollected: Vec<(baton_core::CandidateId, Workspace)> = slots
-            .iter()
-            .filter(|s| s.commit.is_none())
-            .filter_map(|s| Some((s.id.clone(), s.workspace.clone()?)))
-            .collect();
-        let (dir, repo, base) = (ws_dir.clone(), repo.clone(), shared.base.clone());
-        let kept = tokio::task::spawn_blocking(move || {
-            let kept: Vec<(baton_core::CandidateId, Workspace)> = uncollected
-                .into_iter()
-                .filter(|(_, ws)| ws.holds_unsaved_work(&repo, &base, &base).unwrap_or(true))
-                .collect();
-            let roots: Vec<std::path::PathBuf> = kept.iter().map(|(_, ws)| ws.root.clone()).collect();
-            remove_run_workspaces(&repo, &dir, &roots);
-            kept
-        })
-        .await
-        .unwrap_or_default();
-        for (id, ws) in kept {
-            emitter.emit(RunEvent::Warning {
-                message: format!(
-                    "kept the workspace of {id}: its work is on no ref; copy what you want to keep from {} (`baton clean --force` removes it)",
-                    ws.tree.display()
-                ),
-            });
-        }
+        remove_workspaces(&slots, &repo, &ws_dir, &shared.base, &emitter).await;
     }
     let (scoreboard, verifications) = match &result {
         Ok(d) => (d.scoreboard.clone(), d.verifications),
@@ -228,4 +181,74 @@ fn new_run_id(clock: &dyn Clock) -> RunId {
         now.second()
     );
     RunId::new(id).expect("generated run ids are valid")
+}
+
+/// What the run says before any work: its notes and warnings, the hidden tests it lays over,
+/// and the snapshot of uncommitted changes it runs on.
+fn announce(
+    plan: &RunPlan,
+    slots: &[crate::slot::Slot],
+    base: &baton_git::Oid,
+    emitter: &crate::events::Emitter,
+) {
+    for message in plan.notes.iter().cloned().chain(crate::endpoint::notes(slots)) {
+        emitter.emit(RunEvent::Note { message });
+    }
+    for message in &plan.warnings {
+        emitter.emit(RunEvent::Warning { message: message.clone() });
+    }
+    if let Some(h) = &plan.hidden {
+        emitter.emit(RunEvent::HiddenTests {
+            source: h.spec.clone(),
+            files: h.files.clone(),
+            left_out: h.left_out.clone(),
+        });
+    }
+    if !plan.dirty.is_empty() {
+        emitter.emit(RunEvent::Warning {
+            message: format!(
+                "running on a snapshot of {} uncommitted {} (commit {})",
+                plan.dirty.len(),
+                baton_core::plural(plan.dirty.len(), "change", "changes"),
+                base.short()
+            ),
+        });
+    }
+}
+
+/// Removes the run's workspaces, but keeps (and names) a candidate's whose work could not be
+/// collected while its tree holds any.
+async fn remove_workspaces(
+    slots: &[crate::slot::Slot],
+    repo: &Repo,
+    ws_dir: &Path,
+    base: &baton_git::Oid,
+    emitter: &crate::events::Emitter,
+) {
+    // A candidate whose work could not be collected keeps its workspace, if it holds any.
+    let uncollected: Vec<(baton_core::CandidateId, Workspace)> = slots
+        .iter()
+        .filter(|s| s.commit.is_none())
+        .filter_map(|s| Some((s.id.clone(), s.workspace.clone()?)))
+        .collect();
+    let (dir, repo, base) = (ws_dir.to_owned(), repo.clone(), base.clone());
+    let kept = tokio::task::spawn_blocking(move || {
+        let kept: Vec<(baton_core::CandidateId, Workspace)> = uncollected
+            .into_iter()
+            .filter(|(_, ws)| ws.holds_unsaved_work(&repo, &base, &base).unwrap_or(true))
+            .collect();
+        let roots: Vec<std::path::PathBuf> = kept.iter().map(|(_, ws)| ws.root.clone()).collect();
+        remove_run_workspaces(&repo, &dir, &roots);
+        kept
+    })
+    .await
+    .unwrap_or_default();
+    for (id, ws) in kept {
+        emitter.emit(RunEvent::Warning {
+            message: format!(
+                "kept the workspace of {id}: its work is on no ref; copy what you want to keep from {} (`baton clean --force` removes it)",
+                ws.tree.display()
+            ),
+        });
+    }
 }
