@@ -157,6 +157,35 @@ impl Bwrap {
     }
 }
 
+/// Runs bubblewrap again when it failed to set the sandbox up: it binds the whole filesystem
+/// with every mount beneath it, and fails when a mount goes away meanwhile (another run's overlay
+/// workspace being removed), before the command ever started. Its `--json-status-fd` says
+/// whether the command started (`child-pid`); only when it did not is it tried again, at most
+/// five times in all. A command that started and failed is never run twice.
+const RETRY_SETUP: &str = r#"s=$1; shift; i=0
+while :; do
+  "$@" 3>"$s"; rc=$?
+  if grep -q child-pid "$s" 2>/dev/null || [ $i -ge 4 ]; then rm -f "$s"; exit $rc; fi
+  i=$((i+1)); sleep 0.05
+done"#;
+
+/// Makes `spec` (bubblewrap's command line) run through [`RETRY_SETUP`], with its status file in
+/// the process's own temporary directory `tmp`.
+fn retry_setup(spec: &mut Spec, tmp: &Path) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let status = tmp.join(format!(".bwrap-status-{}-{n}", std::process::id()));
+    let mut args: Vec<OsString> =
+        vec!["-c".into(), RETRY_SETUP.into(), "baton-sandbox".into(), status.into()];
+    args.push(std::mem::take(&mut spec.program));
+    args.extend(["--json-status-fd".into(), "3".into()]);
+    args.append(&mut spec.args);
+    spec.program = "/bin/sh".into();
+    spec.args = args;
+    // bubblewrap dies with its parent, now this shell: the shell dies with baton.
+    spec.die_with_parent = true;
+}
+
 /// The paths of `c` as bubblewrap needs them: writable directories made and resolved (a
 /// symlink in a mount point's path fails), the rest only where they exist.
 pub(crate) fn prepared(c: &Confinement) -> std::io::Result<Confinement> {
@@ -190,6 +219,9 @@ impl Executor for Bwrap {
             Ok(c) => {
                 spec.args = self.command(&spec, &c);
                 spec.program = self.program.clone().into_os_string();
+                if let Some(tmp) = &c.tmp {
+                    retry_setup(&mut spec, tmp);
+                }
                 spec.exit_code_carries_signal = true;
                 spec.env_remove.extend(c.hide_env.iter().map(OsString::from));
                 if let Some(tmp) = &c.tmp {
@@ -255,6 +287,44 @@ mod tests {
         );
         let f = p.wait(Cancel::never(), None).await;
         (std::fs::read_to_string(&log).unwrap_or_default(), f.end)
+    }
+
+    /// A bubblewrap that fails to set up (as when a mount goes away while it binds the
+    /// filesystem) is tried again; a command that started and failed is not run twice.
+    #[tokio::test]
+    async fn a_sandbox_that_fails_to_set_up_is_tried_again_but_a_failing_command_is_not() {
+        let Some(real) = bwrap() else { return };
+        let root = tempfile::tempdir().unwrap();
+        let (ws, count) = (root.path().join("ws"), root.path().join("attempts"));
+        std::fs::create_dir_all(&ws).unwrap();
+        // Fails the first two times the way bubblewrap's setup fails, then is bubblewrap.
+        let flaky = root.path().join("flaky-bwrap");
+        std::fs::write(
+            &flaky,
+            format!(
+                "#!/bin/sh\necho x >> {count}\nif [ $(wc -l < {count}) -le 2 ]; then echo \"bwrap: Can't bind mount /oldroot/x on /newroot/x: No such file or directory\" >&2; exit 1; fi\nexec {real} \"$@\"\n",
+                count = count.display(),
+                real = real.program.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&flaky, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let b = Bwrap { program: flaky, inner: std::sync::Arc::new(crate::Local) };
+        let c = || Confinement {
+            writable: vec![ws.clone()],
+            tmp: Some(root.path().join("tmp")),
+            ..Default::default()
+        };
+        let (out, end) = run(&b, "echo ran >> runs; echo done", &ws, c()).await;
+        assert!(end.success(), "{out}");
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3, "{out}");
+        assert_eq!(std::fs::read_to_string(ws.join("runs")).unwrap(), "ran\n");
+        // Started, then failed: once.
+        let (_, end) = run(&b, "echo ran >> failed; exit 3", &ws, c()).await;
+        assert_eq!(end, crate::End::Exited { code: 3 });
+        assert_eq!(std::fs::read_to_string(ws.join("failed")).unwrap(), "ran\n");
+        let left: Vec<_> = std::fs::read_dir(root.path().join("tmp")).unwrap().flatten().collect();
+        assert!(left.is_empty(), "status files left: {left:?}");
     }
 
     #[tokio::test]

@@ -59,6 +59,9 @@ pub struct Spec {
     /// A Landlock ruleset the child restricts itself with between fork and exec (see
     /// [`crate::Landlock`], which sets it).
     pub(crate) landlock: Option<Arc<crate::landlock::Ruleset>>,
+    /// Killed when the baton thread that started it ends (`PR_SET_PDEATHSIG`): for a process
+    /// that stands between baton and a sandbox that dies with its own parent.
+    pub(crate) die_with_parent: bool,
 }
 
 /// What the child reads on stdin.
@@ -89,6 +92,7 @@ impl Spec {
             limits: None,
             redact: None,
             landlock: None,
+            die_with_parent: false,
         }
     }
 
@@ -295,6 +299,17 @@ fn start(spec: &Spec) -> Result<Running, String> {
         // before the fork.
         unsafe {
             cmd.pre_exec(move || crate::limits::enter(&procs, &rlimits));
+        }
+    }
+    if spec.die_with_parent {
+        // SAFETY: prctl is async-signal-safe and takes no data of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
     }
     if let Some(ruleset) = spec.landlock.clone() {
