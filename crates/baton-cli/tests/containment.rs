@@ -1,7 +1,8 @@
 //! Misbehaving agents against the sandbox: what they try to do to the user's repository, HOME,
 //! keys and processes does not happen, and a fix they also make is still verified and wins.
-//! These need bubblewrap: where it cannot run they say they are skipped (CI, which installs
-//! it, sets BATON_REQUIRE_SANDBOX and fails them instead).
+//! Each runs under bubblewrap and, where bubblewrap cannot start, under Landlock: where a
+//! sandbox cannot run its tests say they are skipped (CI, which installs bubblewrap, sets
+//! BATON_REQUIRE_SANDBOX and fails them instead).
 
 #[expect(dead_code, reason = "the helpers are shared with e2e.rs, which uses the rest")]
 mod common;
@@ -20,6 +21,17 @@ fn sandbox_works() -> bool {
     works
 }
 
+fn landlock_works() -> bool {
+    match baton_exec::Landlock::probe() {
+        Ok(_) => true,
+        Err(e) => {
+            assert!(std::env::var_os("BATON_REQUIRE_SANDBOX").is_none(), "no Landlock here: {e}");
+            eprintln!("skipped: no Landlock here: {e}");
+            false
+        }
+    }
+}
+
 /// What the user would see of their repository: HEAD, branches, status, stash.
 fn user_state(env: &Env) -> String {
     [
@@ -32,9 +44,21 @@ fn user_state(env: &Env) -> String {
 
 #[test]
 fn an_agent_cannot_touch_the_users_repository_home_or_keys_and_its_fix_still_wins() {
-    if !sandbox_works() {
-        return;
+    if sandbox_works() {
+        agent_is_contained("bwrap", "sandboxed with bubblewrap");
     }
+}
+
+#[test]
+fn under_landlock_an_agent_cannot_write_the_users_repository_or_home_and_its_fix_still_wins() {
+    if landlock_works() {
+        agent_is_contained("landlock", "sandboxed with Landlock");
+    }
+}
+
+/// An agent that tries everything against the user's repository, HOME and keys under the
+/// sandbox `mode` (whose run header says `says`), then fixes the bug.
+fn agent_is_contained(mode: &str, says: &str) {
     let env = Env::new();
     std::fs::create_dir_all(env.home.path().join(".ssh")).unwrap();
     std::fs::write(env.home.path().join(".ssh/id_ed25519"), "SECRET-KEY-MATERIAL\n").unwrap();
@@ -56,9 +80,9 @@ try key "cat {home}/.ssh/id_ed25519 >> attempts.txt"
         fix = FIX.trim_start_matches("#!/bin/sh\n"),
     );
     let bad = env.agent("bad", &script);
-    let out = env.baton(&["run", "fix add", "--agent", &bad, "--sandbox", "bwrap"]);
+    let out = env.baton(&["run", "fix add", "--agent", &bad, "--sandbox", mode]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("sandboxed with bubblewrap"), "the run header says so: {}", text(&out));
+    assert!(text(&out).contains(says), "the run header says so: {}", text(&out));
 
     assert_eq!(user_state(&env), before, "the user's repository changed");
     assert_eq!(env.repo.git(&["rev-parse", "main"]).trim(), head);
@@ -75,9 +99,21 @@ try key "cat {home}/.ssh/id_ed25519 >> attempts.txt"
 
 #[test]
 fn a_test_stage_reaches_no_network_and_keys_stay_out_of_its_environment() {
-    if !sandbox_works() {
-        return;
+    if sandbox_works() {
+        stage_is_contained("bwrap");
     }
+}
+
+#[test]
+fn under_landlock_a_test_stage_makes_no_tcp_connection_and_gets_no_agent_key() {
+    if landlock_works() {
+        stage_is_contained("landlock");
+    }
+}
+
+/// A test stage that tries to reach a listener on 127.0.0.1 and to read an agent's key, under
+/// the sandbox `mode`.
+fn stage_is_contained(mode: &str) {
     let env = Env::new();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -99,7 +135,7 @@ fn a_test_stage_reaches_no_network_and_keys_stay_out_of_its_environment() {
     env.repo.git(&["commit", "-qm", "a stage that reports what it reaches"]);
     let fix = env.agent("fix", FIX);
     let out = env
-        .command(&["run", "fix add", "--agent", &fix, "--sandbox", "bwrap"])
+        .command(&["run", "fix add", "--agent", &fix, "--sandbox", mode])
         .env("ANTHROPIC_API_KEY", "sk-ant-should-not-leak")
         .output()
         .unwrap();
@@ -182,4 +218,49 @@ timeout -s KILL 3 sh -c 'b() {{ b | b & }}; b & exec sleep 10' 2> bomb.err
     let reference = format!("refs/baton/runs/{}/c1", show["run"].as_str().unwrap());
     let errors = env.repo.git(&["show", &format!("{reference}:bomb.err")]);
     assert!(errors.to_lowercase().contains("fork"), "the bomb hit the limit: {errors}");
+}
+
+#[test]
+fn auto_confines_with_landlock_where_bubblewrap_cannot_start_and_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    if !landlock_works() {
+        return;
+    }
+    let env = Env::new();
+    // A bubblewrap that fails as it does where user namespaces are off.
+    let fake = env.home.path().join("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(
+        fake.join("bwrap"),
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(fake.join("bwrap"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let user = env.repo.path().display().to_string();
+    let bad = env.agent(
+        "bad",
+        &format!(
+            "#!/bin/sh\necho pwned > {user}/PWNED 2>/dev/null && echo done > attempt.txt || echo refused > attempt.txt\n{}",
+            FIX.trim_start_matches("#!/bin/sh\n")
+        ),
+    );
+    let out = env.command(&["run", "fix add", "--agent", &bad]).env("PATH", &path).output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("sandboxed with Landlock"), "the run header says which sandbox: {all}");
+    assert!(
+        all.contains("bubblewrap cannot start here (bwrap: No permissions to create new namespace)"),
+        "the run says why not bubblewrap: {all}"
+    );
+    assert!(!env.repo.path().join("PWNED").exists(), "the agent wrote into the user's repository");
+    let show = env.show();
+    let reference = format!("refs/baton/runs/{}/c1", show["run"].as_str().unwrap());
+    assert_eq!(env.repo.git(&["show", &format!("{reference}:attempt.txt")]).trim(), "refused");
+    let doctor = env.command(&["doctor", "--json", "--no-check"]).env("PATH", &path).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert_eq!(doc["sandbox"]["mode"], "auto", "{doc:#}");
+    assert_eq!(doc["sandbox"]["confines"], true, "{doc:#}");
+    assert!(doc["sandbox"]["landlock"]["abi"].as_i64().is_some_and(|abi| abi >= 1), "{doc:#}");
+    assert!(doc["sandbox"]["says"].as_str().unwrap().starts_with("auto: Landlock ABI"), "{doc:#}");
 }
