@@ -24,12 +24,21 @@ pub enum EndpointHost {
     Loopback(IpAddr),
 }
 
+/// A `base_url` an agent cannot be held to, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadEndpoint(String);
+
 impl Endpoint {
     /// Reads `url` (`http(s)://host[:port][/path]`). The host must be a name or a loopback
     /// address: an agent confined to its endpoint connects to what its URL names, and inside
     /// its own network namespace only a loopback address, or a name baton points at one, can
     /// be answered by baton's relay. The message says what is wrong.
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
+    pub fn parse(url: &str) -> Result<Endpoint, BadEndpoint> {
+        Endpoint::read(url).map_err(BadEndpoint)
+    }
+
+    fn read(url: &str) -> Result<Endpoint, String> {
         let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
@@ -129,7 +138,7 @@ mod tests {
             ("http://[::1", "unclosed"),
             ("http://10.1.2.3:8000/v1", "nothing can answer for it"),
         ] {
-            let e = Endpoint::parse(url).unwrap_err();
+            let e = Endpoint::parse(url).unwrap_err().to_string();
             assert!(e.contains(says), "{url}: {e}");
         }
     }

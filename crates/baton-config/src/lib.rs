@@ -19,7 +19,7 @@ mod schema;
 mod values;
 
 pub use detect::{DetectedStage, detect_stages};
-pub use endpoint::{Endpoint, EndpointHost};
+pub use endpoint::{BadEndpoint, Endpoint, EndpointHost};
 pub use error::{ConfigError, Location};
 pub use load::{
     ConfigSources, KeyPath, KeySeg, Layer, LayerSource, MAX_JOBS, MAX_REPEATS, Resolved, load, resolve,

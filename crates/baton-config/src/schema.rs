@@ -81,14 +81,14 @@ pub enum SandboxMode {
 }
 
 impl std::str::FromStr for SandboxMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<SandboxMode, String> {
+    type Err = crate::ValueError;
+    fn from_str(s: &str) -> Result<SandboxMode, crate::ValueError> {
         match s {
             "auto" => Ok(SandboxMode::Auto),
             "bwrap" => Ok(SandboxMode::Bwrap),
             "landlock" => Ok(SandboxMode::Landlock),
             "off" => Ok(SandboxMode::Off),
-            other => Err(format!("unknown sandbox `{other}`: use auto, bwrap, landlock or off")),
+            other => Err(crate::ValueError::Sandbox(other.to_owned())),
         }
     }
 }

@@ -10,6 +10,8 @@ pub enum ValueError {
     Duration(String),
     #[error("`{0}` is not a size: write it like \"16MiB\", \"500KB\" or \"1GB\"")]
     Size(String),
+    #[error("unknown sandbox `{0}`: use auto, bwrap, landlock or off")]
+    Sandbox(String),
 }
 
 /// Parses `90s`, `10m`, `1h 30m`, `500ms`. `0` and `0s` mean zero.

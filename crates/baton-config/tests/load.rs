@@ -337,7 +337,7 @@ fn every_sandbox_mode_is_accepted_from_a_file_and_a_flag_and_no_other() {
         assert_eq!(c.run.sandbox, mode, "{name} as --set");
         assert_eq!(name.parse::<SandboxMode>(), Ok(mode));
     }
-    let err = "firejail".parse::<SandboxMode>().unwrap_err();
+    let err = "firejail".parse::<SandboxMode>().unwrap_err().to_string();
     assert!(err.contains("landlock"), "{err}");
     let path = write(dir.path(), "baton.toml", "[run]\nsandbox = \"firejail\"\n");
     let err = load_err(&ConfigSources { repo_file: Some(path), ..Default::default() });

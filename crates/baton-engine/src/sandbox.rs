@@ -10,13 +10,13 @@
 //! made outside would have to allow whatever bubblewrap itself needs to set up.
 
 use baton_config::SandboxMode;
-use baton_exec::{Bwrap, Landlock};
+use baton_exec::{Bwrap, Landlock, Unavailable};
 
 /// The sandboxes this machine offers, each or why not.
 #[derive(Debug, Clone)]
 pub struct Sandboxes {
-    pub bwrap: Result<Bwrap, String>,
-    pub landlock: Result<Landlock, String>,
+    pub bwrap: Result<Bwrap, Unavailable>,
+    pub landlock: Result<Landlock, Unavailable>,
 }
 
 /// What confines a run under one mode.
@@ -39,9 +39,7 @@ pub enum SandboxChoice {
 impl Sandboxes {
     /// Tries each sandbox here (bubblewrap starts one; Landlock is asked for its version).
     pub fn probe() -> Sandboxes {
-        let bwrap = baton_exec::find_bwrap()
-            .ok_or_else(|| "bubblewrap (bwrap) is not installed".to_owned())
-            .and_then(|p| Bwrap::probe(&p));
+        let bwrap = baton_exec::find_bwrap().ok_or(Unavailable::NotInstalled).and_then(|p| Bwrap::probe(&p));
         Sandboxes { bwrap, landlock: Landlock::probe() }
     }
 
@@ -60,7 +58,7 @@ impl Sandboxes {
                 "run.sandbox = \"landlock\", but Landlock is not available here: {e} (set run.sandbox = \"auto\")"
             )),
             (SandboxMode::Auto, Err(e), Ok(l)) => {
-                SandboxChoice::Landlock { landlock: l.clone(), no_bwrap: Some(e.clone()) }
+                SandboxChoice::Landlock { landlock: l.clone(), no_bwrap: Some(e.to_string()) }
             }
             (SandboxMode::Auto, Err(b), Err(l)) => {
                 SandboxChoice::Unconfined { why: Some(format!("{b}; {l}")) }
@@ -77,8 +75,16 @@ mod tests {
     fn machine(bwrap: bool, landlock: bool) -> Option<Sandboxes> {
         let real = Sandboxes::probe();
         Some(Sandboxes {
-            bwrap: if bwrap { Ok(real.bwrap.ok()?) } else { Err("no user namespaces".into()) },
-            landlock: if landlock { Ok(real.landlock.ok()?) } else { Err("no Landlock".into()) },
+            bwrap: if bwrap {
+                Ok(real.bwrap.ok()?)
+            } else {
+                Err(Unavailable::Refused("no user namespaces".into()))
+            },
+            landlock: if landlock {
+                Ok(real.landlock.ok()?)
+            } else {
+                Err(Unavailable::Refused("no Landlock".into()))
+            },
         })
     }
 

@@ -51,8 +51,10 @@ pub struct Landlock {
 
 impl Landlock {
     /// Landlock, if the running kernel has it; why not otherwise.
-    pub fn probe() -> Result<Landlock, String> {
-        kernel_abi().map(|abi| Landlock { abi, inner: Arc::new(crate::Local) })
+    pub fn probe() -> Result<Landlock, crate::Unavailable> {
+        kernel_abi()
+            .map(|abi| Landlock { abi, inner: Arc::new(crate::Local) })
+            .map_err(crate::Unavailable::Refused)
     }
 
     /// The kernel's Landlock ABI version: 4 and later filter TCP, 6 and later scope signals

@@ -51,7 +51,7 @@ pub use limits::{Cgroups, Limits, cgroups, describe as describe_limits};
 pub use procfs::{ProcessIdentity, identity_of, kill_recorded_group};
 pub use proxy::{Relay, Route};
 pub use redact::{Redactor, StreamRedactor};
-pub use sandbox::{Bwrap, Confinement, Network, find_bwrap};
+pub use sandbox::{Bwrap, Confinement, Network, Unavailable, find_bwrap};
 pub use supervise::{End, Finished, Process, Spec, StdinSource, spawn};
 pub use sync::{SyncOutput, run_sync};
 

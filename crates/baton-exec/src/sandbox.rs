@@ -65,6 +65,18 @@ impl Confinement {
     }
 }
 
+/// Why a sandbox cannot be had here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    #[error("bubblewrap (bwrap) is not installed")]
+    NotInstalled,
+    #[error("cannot start {}: {reason}", program.display())]
+    CannotStart { program: PathBuf, reason: String },
+    /// The sandbox's own words for why it cannot work here.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// `bwrap` on `PATH`, if there.
 pub fn find_bwrap() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -92,7 +104,7 @@ impl Bwrap {
     /// Tried up to five times: bubblewrap binds the whole filesystem with every mount beneath
     /// it, and fails when a mount goes away meanwhile (another run's overlay workspace being
     /// removed). One such failure must not leave a run unconfined.
-    pub fn probe(program: &Path) -> Result<Bwrap, String> {
+    pub fn probe(program: &Path) -> Result<Bwrap, Unavailable> {
         let mut last = String::new();
         for attempt in 0..5u64 {
             if attempt > 0 {
@@ -103,14 +115,17 @@ impl Bwrap {
                 .args(["--unshare-net", "--die-with-parent", "--", "true"])
                 .stdin(std::process::Stdio::null())
                 .output()
-                .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+                .map_err(|e| Unavailable::CannotStart {
+                    program: program.to_owned(),
+                    reason: e.to_string(),
+                })?;
             if out.status.success() {
                 return Ok(Bwrap { program: program.to_owned(), inner: std::sync::Arc::new(crate::Local) });
             }
             let err = String::from_utf8_lossy(&out.stderr);
             last = err.lines().next().unwrap_or("it exited with an error").trim().to_owned();
         }
-        Err(last)
+        Err(Unavailable::Refused(last))
     }
 
     /// The command line that runs `spec` confined by `c`.
@@ -264,7 +279,7 @@ mod tests {
     /// bubblewrap, or `None` (the test is skipped, and says so) where it cannot run; CI sets
     /// `BATON_REQUIRE_SANDBOX` so that there a missing sandbox fails instead.
     fn bwrap() -> Option<Bwrap> {
-        let found = find_bwrap().ok_or_else(|| "bwrap is not on PATH".to_owned());
+        let found = find_bwrap().ok_or(Unavailable::NotInstalled);
         match found.and_then(|p| Bwrap::probe(&p)) {
             Ok(b) => Some(b),
             Err(e) if std::env::var_os("BATON_REQUIRE_SANDBOX").is_some() => panic!("no sandbox: {e}"),

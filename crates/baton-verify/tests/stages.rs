@@ -443,7 +443,7 @@ async fn a_rerun_goes_over_the_group_that_failed_only() {
 #[tokio::test]
 async fn a_confined_stage_reaches_the_network_only_when_it_says_so() {
     let bwrap = match baton_exec::find_bwrap()
-        .ok_or("bwrap is not on PATH".to_owned())
+        .ok_or(baton_exec::Unavailable::NotInstalled)
         .and_then(|p| baton_exec::Bwrap::probe(&p))
     {
         Ok(b) => b,

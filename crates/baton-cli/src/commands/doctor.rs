@@ -149,7 +149,9 @@ fn sandbox_state(mode: baton_config::SandboxMode, bwrap: Option<&str>) -> Value 
     if let Err(e) = &mut found.bwrap
         && baton_exec::find_bwrap().is_none()
     {
-        *e = "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)".to_owned();
+        *e = baton_exec::Unavailable::Refused(
+            "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)".to_owned(),
+        );
     }
     let mode_name = match mode {
         SandboxMode::Auto => "auto",
@@ -190,7 +192,10 @@ fn sandbox_state(mode: baton_config::SandboxMode, bwrap: Option<&str>) -> Value 
             };
             (
                 false,
-                format!("{mode_name}: no sandbox can start here, so runs refuse: {}", why.map_or("?", |e| e)),
+                format!(
+                    "{mode_name}: no sandbox can start here, so runs refuse: {}",
+                    why.map_or_else(|| "?".to_owned(), ToString::to_string)
+                ),
             )
         }
         SandboxChoice::Unconfined { why: Some(e) } => (
@@ -199,9 +204,9 @@ fn sandbox_state(mode: baton_config::SandboxMode, bwrap: Option<&str>) -> Value 
         ),
     };
     let landlock = json!({"abi": found.landlock.as_ref().ok().map(|l| l.abi()),
-                          "problem": found.landlock.as_ref().err()});
+                          "problem": found.landlock.as_ref().err().map(ToString::to_string)});
     json!({"mode": mode_name, "bwrap": bwrap, "landlock": landlock, "confines": confines,
-           "problem": found.bwrap.as_ref().err(), "says": says})
+           "problem": found.bwrap.as_ref().err().map(ToString::to_string), "says": says})
 }
 
 fn print_report(
