@@ -161,6 +161,11 @@ impl Bwrap {
             }
         }
         push(&["--chdir".as_ref(), spec.cwd.as_os_str(), "--".as_ref()]);
+        if c.tmp.is_some() {
+            // The first thing run inside the sandbox: it says that the sandbox was set up (see
+            // RETRY_SETUP), then becomes the command.
+            push(&["/bin/sh".as_ref(), "-c".as_ref(), STARTED.as_ref(), "baton-sandboxed".as_ref()]);
+        }
         match &c.route {
             Some(route) => a.extend(route.command(&spec.program, &spec.args)),
             None => {
@@ -174,18 +179,24 @@ impl Bwrap {
 
 /// Runs bubblewrap again when it failed to set the sandbox up: it binds the whole filesystem
 /// with every mount beneath it, and fails when a mount goes away meanwhile (another run's overlay
-/// workspace being removed), before the command ever started. Its `--json-status-fd` says
-/// whether the command started (`child-pid`); only when it did not is it tried again, at most
-/// five times in all. A command that started and failed is never run twice.
+/// workspace being removed), before the command ever started. The first thing that runs inside
+/// the sandbox ([`STARTED`]) writes to the status file; only when nothing did is bubblewrap
+/// tried again, at most ten times in all, waiting a little longer each time (0.1 s, 0.2 s, ...:
+/// a busy machine can unmount many overlays at once). A command that started and failed is
+/// never run twice. (bubblewrap's own `--json-status-fd` reports the child before it sets the
+/// sandbox up, so it cannot tell.)
 const RETRY_SETUP: &str = r#"s=$1; shift; i=0
 while :; do
-  "$@" 3>"$s"; rc=$?
-  if grep -q child-pid "$s" 2>/dev/null || [ $i -ge 4 ]; then rm -f "$s"; exit $rc; fi
-  i=$((i+1)); sleep 0.05
+  : > "$s"; "$@" 3>"$s"; rc=$?
+  if [ -s "$s" ] || [ $i -ge 9 ]; then rm -f "$s"; exit $rc; fi
+  i=$((i+1)); sleep "0.$i"
 done"#;
 
-/// Makes `spec` (bubblewrap's command line) run through [`RETRY_SETUP`], with its status file in
-/// the process's own temporary directory `tmp`.
+/// Inside the sandbox: says it is set up (to the status file on fd 3), then runs the command.
+const STARTED: &str = r#"printf x >&3; exec 3>&-; exec "$@""#;
+
+/// Makes `spec` (bubblewrap's command line, which starts with [`STARTED`] inside) run through
+/// [`RETRY_SETUP`], with its status file in the process's own temporary directory `tmp`.
 fn retry_setup(spec: &mut Spec, tmp: &Path) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -193,7 +204,6 @@ fn retry_setup(spec: &mut Spec, tmp: &Path) {
     let mut args: Vec<OsString> =
         vec!["-c".into(), RETRY_SETUP.into(), "baton-sandbox".into(), status.into()];
     args.push(std::mem::take(&mut spec.program));
-    args.extend(["--json-status-fd".into(), "3".into()]);
     args.append(&mut spec.args);
     spec.program = "/bin/sh".into();
     spec.args = args;
