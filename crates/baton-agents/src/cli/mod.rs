@@ -183,8 +183,10 @@ fn user_home() -> PathBuf {
 }
 
 /// Runs `program --version` and returns the first `x.y.z` it prints. Remembered per program for
-/// the life of the process: a node CLI takes up to 1.5 s to say its version, and every agent of
-/// a run (checked by the front end and again by the engine) would ask again.
+/// the life of the process: a node CLI takes up to 3 s to say its version, and every agent of
+/// a run (checked by the front end and again by the engine) would ask again. A version found is
+/// also kept on disk (see [`VersionCache`]) for the next runs, while the program's file is
+/// unchanged and for at most a day.
 pub fn cli_version(program: &Path) -> Result<(u32, u32, u32), VersionError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
@@ -194,9 +196,98 @@ pub fn cli_version(program: &Path) -> Result<(u32, u32, u32), VersionError> {
     if let Some(v) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(program) {
         return v.clone();
     }
-    let v = ask_version(program);
+    let cache = VersionCache::default_location();
+    let v = match cache.as_ref().and_then(|c| c.get(program)) {
+        Some(v) => Ok(v),
+        None => {
+            let v = ask_version(program);
+            if let (Some(cache), Ok(v)) = (&cache, &v) {
+                cache.put(program, *v);
+            }
+            v
+        }
+    };
     seen.lock().unwrap_or_else(|e| e.into_inner()).insert(program.to_owned(), v.clone());
     v
+}
+
+/// Versions of agent CLIs found by earlier runs, in `baton/cli-versions.json` under the user's
+/// cache directory. An entry holds while the program's file (the end of its symlinks) has the
+/// size and modification time it had, and for a day at most: a CLI behind a wrapper script can
+/// change without the wrapper changing.
+pub(crate) struct VersionCache {
+    file: PathBuf,
+}
+
+/// How long a version found is trusted without asking again.
+const VERSION_TTL_SECS: u64 = 24 * 3600;
+
+impl VersionCache {
+    pub(crate) fn at(file: PathBuf) -> VersionCache {
+        VersionCache { file }
+    }
+
+    fn default_location() -> Option<VersionCache> {
+        let cache = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(
+            || std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")),
+        )?;
+        Some(VersionCache::at(cache.join("baton").join("cli-versions.json")))
+    }
+
+    /// What identifies the program's file as it is now: its resolved path, size and mtime.
+    fn identity(program: &Path) -> Option<(String, String)> {
+        let real = program.canonicalize().ok()?;
+        let meta = std::fs::metadata(&real).ok()?;
+        let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        Some((program.display().to_string(), format!("{}|{}|{mtime}", real.display(), meta.len())))
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+
+    fn read(&self) -> serde_json::Map<String, serde_json::Value> {
+        std::fs::read(&self.file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The version kept for `program`, if its file is unchanged and the entry is fresh.
+    pub(crate) fn get(&self, program: &Path) -> Option<(u32, u32, u32)> {
+        let (key, identity) = VersionCache::identity(program)?;
+        let entry = self.read().remove(&key)?;
+        let fresh =
+            entry["at"].as_u64().is_some_and(|at| VersionCache::now().saturating_sub(at) < VERSION_TTL_SECS);
+        if !fresh || entry["file"].as_str() != Some(identity.as_str()) {
+            return None;
+        }
+        let v = entry["version"].as_array()?;
+        let part = |i: usize| v.get(i)?.as_u64().and_then(|n| u32::try_from(n).ok());
+        Some((part(0)?, part(1)?, part(2)?))
+    }
+
+    /// Keeps `version` for `program`. Best effort: a cache that cannot be written is asked again.
+    pub(crate) fn put(&self, program: &Path, version: (u32, u32, u32)) {
+        use std::sync::Mutex;
+        static WRITING: Mutex<()> = Mutex::new(());
+        let Some((key, identity)) = VersionCache::identity(program) else { return };
+        let _one_at_a_time = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.read();
+        all.insert(
+            key,
+            serde_json::json!({"file": identity, "at": VersionCache::now(), "version": [version.0, version.1, version.2]}),
+        );
+        let Some(dir) = self.file.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let tmp = self.file.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, serde_json::Value::Object(all).to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.file);
+        }
+    }
 }
 
 /// Why a CLI's version is not known.

@@ -423,3 +423,31 @@ fn a_price_gives_the_real_cost_and_a_local_models_list_price_is_an_estimate() {
         "stopped after $0.0004: max_cost_usd is 0.0001"
     );
 }
+
+/// A CLI's version kept from an earlier run holds while its file is unchanged and for a day;
+/// a changed file, or an old entry, is asked again.
+#[test]
+fn a_kept_cli_version_holds_only_while_its_file_is_unchanged_and_fresh() {
+    use super::VersionCache;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("tool");
+    std::fs::write(&program, "#!/bin/sh\necho tool 1.2.3\n").unwrap();
+    let cache = VersionCache::at(dir.path().join("cache/cli-versions.json"));
+    assert_eq!(cache.get(&program), None, "nothing kept yet");
+    cache.put(&program, (1, 2, 3));
+    assert_eq!(cache.get(&program), Some((1, 2, 3)));
+    // Another program, through a link to the same file: kept under its own name.
+    let link = dir.path().join("tool-link");
+    std::os::unix::fs::symlink(&program, &link).unwrap();
+    assert_eq!(cache.get(&link), None);
+    // The file changed (an upgrade): asked again.
+    std::fs::write(&program, "#!/bin/sh\necho tool 1.10.0 (upgraded)\n").unwrap();
+    assert_eq!(cache.get(&program), None);
+    cache.put(&program, (1, 10, 0));
+    assert_eq!(cache.get(&program), Some((1, 10, 0)));
+    // An entry older than a day: asked again.
+    let file = dir.path().join("cache/cli-versions.json");
+    let old = std::fs::read_to_string(&file).unwrap().replace("\"at\":", "\"at\":1,\"was\":");
+    std::fs::write(&file, old).unwrap();
+    assert_eq!(cache.get(&program), None);
+}
