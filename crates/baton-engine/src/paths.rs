@@ -4,13 +4,7 @@ use baton_core::RunId;
 
 /// `$XDG_CACHE_HOME/baton/workspaces` (or `~/.cache/...`), falling back to the temp directory.
 pub fn default_workspace_root() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .unwrap_or_else(std::env::temp_dir);
+    let cache = baton_core::user_cache_dir().unwrap_or_else(std::env::temp_dir);
     cache.join("baton").join("workspaces")
 }
 

@@ -228,9 +228,7 @@ impl VersionCache {
     }
 
     fn default_location() -> Option<VersionCache> {
-        let cache = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(
-            || std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")),
-        )?;
+        let cache = baton_core::user_cache_dir()?;
         Some(VersionCache::at(cache.join("baton").join("cli-versions.json")))
     }
 
