@@ -80,13 +80,20 @@ pub fn init() -> bool {
     }
 }
 
-/// Kills and reaps every process re-parented to baton that baton did not start itself, and
-/// returns how many it found. Safe to call at any time; call it when no supervised process is
+/// Kills and reaps every child of this process that carries its marker but that it does not
+/// track (a grandchild re-parented to it once its parent exited), and returns how many it
+/// found. Children started another way are left alone. Safe to call at any time; call it when no supervised process is
 /// running (the end of a run, before exit), since a stray may belong to a live agent.
 pub fn reap_strays() -> usize {
     let me = std::process::id();
     let known = known_children();
-    let strays: Vec<u32> = procfs::children_of(me).into_iter().filter(|p| !known.contains(p)).collect();
+    // Only what this baton started carries its marker: a child the process started another way
+    // (a test's own git command, on another thread) is not ours to end.
+    let mine = format!("{OWNER_VAR}={}", my_marker()).into_bytes();
+    let strays: Vec<u32> = procfs::children_of(me)
+        .into_iter()
+        .filter(|p| !known.contains(p) && procfs::has_env(*p, &mine))
+        .collect();
     drop(known);
     for &pid in &strays {
         procfs::kill_pid_and_group(pid);

@@ -71,6 +71,12 @@ pub(crate) fn kill_pid_and_group(pid: u32) {
     let _ = kill(p, Signal::SIGKILL);
 }
 
+/// Whether the environment of process `pid` holds `entry` (`NAME=value`) exactly.
+pub(crate) fn has_env(pid: u32, entry: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == entry))
+}
+
 /// Pids of the live processes whose environment holds `entry` (`NAME=value`) exactly, this
 /// process excepted. Only processes whose environment this user may read are seen (all of the
 /// user's own); a zombie has none left.
@@ -80,10 +86,7 @@ pub(crate) fn processes_with_env(entry: &[u8]) -> Vec<u32> {
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me)
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == entry))
-        })
+        .filter(|&pid| has_env(pid, entry))
         .filter(|&pid| stat(pid).is_some_and(|s| s.state != 'Z'))
         .collect()
 }

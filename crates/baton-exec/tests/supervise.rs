@@ -431,3 +431,14 @@ async fn a_redacting_log_keeps_no_key_even_split_or_cut() {
         assert!(!text.contains(piece), "part of the key, {piece:?}, is in the log");
     }
 }
+
+/// A child this process started some other way (a test's own git command on another thread)
+/// is not a stray: reaping leaves it running.
+#[test]
+fn reaping_strays_leaves_children_started_without_baton_alone() {
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    baton_exec::reap_strays();
+    assert!(child.try_wait().unwrap().is_none(), "reap_strays killed a child it did not start");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
