@@ -10,16 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Env, FIX, text};
-
-fn sandbox_works() -> bool {
-    let works = baton_exec::find_bwrap().is_some_and(|p| baton_exec::Bwrap::probe(&p).is_ok());
-    if !works {
-        assert!(std::env::var_os("BATON_REQUIRE_SANDBOX").is_none(), "bubblewrap cannot run here");
-        eprintln!("skipped: bubblewrap cannot run here");
-    }
-    works
-}
+use common::{Env, FIX, sandbox_works, text};
 
 fn landlock_works() -> bool {
     match baton_exec::Landlock::probe() {

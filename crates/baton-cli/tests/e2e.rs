@@ -1,6 +1,7 @@
 //! The `baton` binary end to end, against real git repositories in temporary directories.
 //! Agents are shell scripts: they stand in for a model, everything else is real.
 
+#[expect(dead_code, reason = "the sandbox helper is for the sandbox tests")]
 mod common;
 
 use std::time::Duration;

@@ -10,16 +10,7 @@ use std::io::Read;
 use std::net::TcpListener;
 
 use baton_testkit::{ModelServer, Script, Step};
-use common::{Env, FIX, stderr, text};
-
-fn sandbox_works() -> bool {
-    let works = baton_exec::find_bwrap().is_some_and(|p| baton_exec::Bwrap::probe(&p).is_ok());
-    if !works {
-        assert!(std::env::var_os("BATON_REQUIRE_SANDBOX").is_none(), "bubblewrap cannot run here");
-        eprintln!("skipped: bubblewrap cannot run here");
-    }
-    works
-}
+use common::{Env, FIX, sandbox_works, stderr, text};
 
 /// An agent that asks its model (at `$BATON_BASE_URL`) for a completion and tries another
 /// server on 127.0.0.1 (at `$OTHER_PORT`, sending its candidate id), writes how each went into

@@ -185,3 +185,14 @@ pub(crate) fn candidate<'a>(show: &'a serde_json::Value, agent: &str) -> &'a ser
         .find(|c| c["agent"] == agent)
         .unwrap_or_else(|| panic!("no {agent} in {show:#}"))
 }
+
+/// Whether bubblewrap can start a sandbox here; where it cannot, the calling test says it is
+/// skipped (CI sets BATON_REQUIRE_SANDBOX, and there it fails instead).
+pub(crate) fn sandbox_works() -> bool {
+    let works = baton_exec::find_bwrap().is_some_and(|p| baton_exec::Bwrap::probe(&p).is_ok());
+    if !works {
+        assert!(std::env::var_os("BATON_REQUIRE_SANDBOX").is_none(), "bubblewrap cannot run here");
+        eprintln!("skipped: bubblewrap cannot run here");
+    }
+    works
+}
