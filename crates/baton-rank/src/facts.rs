@@ -75,6 +75,17 @@ impl Facts {
         self.pro.keys().filter_map(|f| self.grades.get(f).copied()).filter(|g| *g > Grade::Own).max()
     }
 
+    /// Whether a fact for it that its own agent did not write checks what the changed code
+    /// produces: a test, an output the task shows, a value the task quotes, a review stage.
+    /// That a crash is gone does not: catching the error, returning early and a real fix all
+    /// make a program run to its end, so it shows the change reaches the problem, not that
+    /// what comes out is right.
+    pub(crate) fn checks_result(&self) -> bool {
+        self.pro.keys().any(|f| {
+            !matches!(f, Fact::CrashGone { .. }) && self.grades.get(f).is_some_and(|g| *g > Grade::Own)
+        })
+    }
+
     /// Whether `self` is at least as good as `other` on every fact: everything that speaks for
     /// `other` speaks as much for `self`, and nothing speaks more against `self`.
     pub(crate) fn covers(&self, other: &Facts) -> bool {

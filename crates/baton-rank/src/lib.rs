@@ -39,9 +39,11 @@
 //!    shows): on unseen work none of these tells a right change from a wrong one better than
 //!    chance, and agents that share a model repeat each other's mistakes. They order the
 //!    shortlist and are shown; they never make a winner, except that among changes with the
-//!    same facts for them and none against, the smaller is taken (with low confidence). Tests
-//!    likely pinned count for nothing either way here too: breaking them or keeping them
-//!    passing does not make two changes unequal.
+//!    same facts for them and none against, the smaller is taken (with low confidence), and
+//!    only when a fact they share checks what the code produces (a test, an output the task
+//!    shows, a value it quotes, a review stage): a crash gone is no such check, since catching
+//!    the error and fixing it both end it. Tests likely pinned count for nothing either way
+//!    here too: breaking them or keeping them passing does not make two changes unequal.
 //!
 //! 4. **Decision.** One candidate *covers* another when every fact for the other holds as much
 //!    for it and nothing counts more against it; it *dominates* when it covers and is not
@@ -573,8 +575,16 @@ fn decide(
         let smaller = |i: usize| (c[i].lines_changed, c[i].tokens_changed);
         let smallest = front.iter().copied().min_by_key(|&i| smaller(i)).unwrap_or(best);
         let unique = front.iter().filter(|&&i| smaller(i) == smaller(smallest)).count() == 1;
-        if !(equal && unique && fs[best].strongest().is_some()) {
-            let reason = if equal {
+        // Size breaks a tie only where what they share checks what the code produces: among
+        // changes that only make a crash go away, the smaller is as often the one that hides it.
+        if !(equal && unique && fs[best].checks_result()) {
+            let reason = if equal && !fs[best].checks_result() {
+                format!(
+                    "{} and {} have the same evidence, and nothing that ran checks what either produces \
+                     (no test it fixes, no output the task shows); a human must choose",
+                    c[front[0]].id, c[front[1]].id
+                )
+            } else if equal {
                 format!(
                     "{} and {} have the same evidence with different changes of one size; a human must choose",
                     c[front[0]].id, c[front[1]].id

@@ -427,9 +427,10 @@ fn new_findings_and_a_slower_benchmark_count_against_a_candidate() {
 #[test]
 fn tests_that_independent_fixes_break_alike_are_weighed_among_candidates_that_change_the_examples() {
     use TestChange::*;
+    // The task shows what the example should print: a fact that checks the result.
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
-        shown: vec![vec![None]],
+        shown: vec![vec![Some("Permutation(1)".into())]],
         authors: vec![],
         base: vec![probe(&["ValueError: repeated elements"])],
         ..ProbeContext::default()
@@ -550,7 +551,7 @@ fn a_likely_pinned_test_counts_for_nothing_whether_broken_or_kept() {
     use TestChange::*;
     let ctx = ProbeContext {
         names: vec!["example 1".into()],
-        shown: vec![vec![None]],
+        shown: vec![vec![Some("Permutation(1)".into())]],
         authors: vec![],
         base: vec![probe(&["ValueError: repeated elements"])],
         ..ProbeContext::default()
@@ -660,6 +661,51 @@ fn an_example_that_fails_on_the_base_and_runs_to_its_end_outranks_size() {
     assert_eq!(board.candidates[1].probe_new_errors, 1);
     assert!(board.candidates.iter().all(|c| c.gates.iter().all(|g| g.gate != GateName::ChangesExamples)));
     assert_eq!(board.candidates.iter().map(|c| c.probe_changed).sum::<usize>(), 0);
+}
+
+/// Two different changes make the crash the task reports go away, and nothing that ran checks
+/// what either produces: one may catch the error, the other fix it. Size does not choose between
+/// them; a test that both fix does let it choose, and an output the task shows that only one
+/// matches separates them outright.
+#[test]
+fn a_crash_gone_alone_does_not_let_size_choose() {
+    use TestChange::*;
+    let ctx = |shown: Option<&str>| ProbeContext {
+        names: vec!["example 1".into()],
+        shown: vec![vec![shown.map(str::to_owned)]],
+        authors: vec![vec![]],
+        base: vec![probe(&["ZeroDivisionError: division by zero"])],
+        ..ProbeContext::default()
+    };
+    let with = |n: usize, lines: usize, out: &str, stages: Vec<StageComparison>| {
+        let mut c = cand(n, lines, stages);
+        c.probes = vec![probe(&[out])];
+        c
+    };
+    // The smaller returns a placeholder where the larger computes the value.
+    let hides = with(1, 2, "None", vec![]);
+    let fixes = with(2, 9, "0.5", vec![]);
+    let board = rank(&run(), &ctx(None), &[], &[hides.clone(), fixes.clone()], &[]);
+    match &board.decision {
+        Decision::NoWinner { reason } => {
+            assert!(reason.contains("nothing that ran checks what either produces"), "{reason}")
+        }
+        other => panic!("size chose on a crash gone alone: {other:?}"),
+    }
+    assert_eq!(board.shortlist.len(), 2, "both stay on the shortlist");
+    assert!(board.candidates.iter().all(|c| c.probe_fixed == 1));
+
+    // Both also fix the same failing test: what they share checks a result, and the smaller is
+    // taken, at low confidence.
+    let stage = || vec![test_stage(&[("test_ratio", Fixed)], true)];
+    let board =
+        rank(&run(), &ctx(None), &[], &[with(1, 2, "None", stage()), with(2, 9, "0.5", stage())], &[]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c1"), "{:?}", board.decision);
+    assert_eq!(board.decided_by.map(|d| d.confidence), Some(baton_core::Confidence::Low));
+
+    // The task shows the value: only the real fix matches it.
+    let board = rank(&run(), &ctx(Some("0.5")), &[], &[hides, fixes], &[]);
+    assert_eq!(board.decision.winner().map(CandidateId::as_str), Some("c2"), "{:?}", board.decision);
 }
 
 #[test]
