@@ -73,6 +73,9 @@ fn run_with(
         baton_config::ConfigSources { repo_file: Some(root.root.join("baton.toml")), ..Default::default() };
     let (mut config, _) = baton_config::load(&sources).unwrap();
     config.run.workspace_root = home.path().join("workspaces");
+    // Kept workspaces stay mounted (overlays) after `home` is gone, and every later sandbox
+    // start binds each mount on the machine.
+    config.run.keep_workspaces = false;
     let mut request = RunRequest::new(root.clone(), config, Task::from_text("fix add", "test"), agents);
     request.clock = Arc::new(FixedClock::at(time::macros::datetime!(2026-12-03 10:00:00 UTC)));
     request.run_id = Some(RunId::new("20261203-100000-test").unwrap());
