@@ -127,3 +127,40 @@ def print_table(rows: list[dict], s: dict) -> None:
         print(f"!! ground truth could not be computed for {s['score_infra_errors']} candidate(s); counted as not resolving")
     if s["kind_differs_from_oracle"]:
         print(f"!! recomputed kind differs from the oracle's for {', '.join(s['kind_differs_from_oracle'])}")
+
+
+def main(argv: list[str]) -> int:
+    """`python3 bench/selection/summary.py OUT.json ...`: one table from the `--out` files of
+    harness runs over disjoint instances (a run split in parts, or resumed with `--only`); an
+    instance in two files is refused, since it would be counted twice."""
+    import json
+    import sys
+
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(main.__doc__.strip().split("\n\n")[0].replace("`", ""), file=sys.stderr)
+        return 2
+    rows: list[dict] = []
+    wall = 0.0
+    seen: dict[str, str] = {}
+    for path in argv[1:]:
+        try:
+            data = json.loads(open(path).read())
+        except (OSError, ValueError) as e:
+            print(f"summary: cannot read {path}: {e}", file=sys.stderr)
+            return 2
+        for r in data.get("instances", []):
+            if r["instance_id"] in seen:
+                print(f"summary: {r['instance_id']} is in both {seen[r['instance_id']]} and {path}", file=sys.stderr)
+                return 2
+            seen[r["instance_id"]] = path
+            rows.append(r)
+        wall += data.get("summary", {}).get("wall_seconds", 0.0)
+    rows.sort(key=lambda r: r["instance_id"])
+    print_table(rows, summarize(rows, wall))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv))
