@@ -102,6 +102,12 @@ impl Containment {
         })
     }
 
+    /// Whether every process the run starts sees the user's repository and git directory
+    /// read-only: the executor enforces the policy and no writable directory lies inside them.
+    pub(crate) fn keeps_repo_read_only(&self) -> bool {
+        self.enforced && !self.writable.iter().any(|w| self.protect.iter().any(|p| w.starts_with(p)))
+    }
+
     /// For an agent working in `ws` with its own `home`: the network (it needs its model), its
     /// login files (linked into `home`), no other key.
     pub(crate) fn agent(&self, ws: &Workspace, home: &Path) -> Option<Confinement> {
@@ -213,6 +219,25 @@ mod tests {
 
     fn line(id: usize, point: &str, fstype: &str) -> String {
         format!("{id} 27 0:{id} / {point} rw,relatime - {fstype} {fstype} rw\n")
+    }
+
+    /// The per-agent checks of the guard are left out only where no process can write the
+    /// repository: the sandbox enforces, and nothing writable lies inside the repository.
+    #[test]
+    fn the_repository_is_read_only_only_where_the_sandbox_enforces_and_nothing_inside_is_writable() {
+        let test_repo = baton_testkit::TestRepo::with_files(&[("a.txt", "a\n")]);
+        let repo = Repo::discover(test_repo.path()).unwrap();
+        let with = |writable: Vec<String>| RunConfig { sandbox_writable: writable, ..RunConfig::default() };
+        let outside = tempfile::tempdir().unwrap();
+        let cache = outside.path().display().to_string();
+        let read_only = |config: &RunConfig, enforced: bool| {
+            Containment::new(&repo, config, enforced).unwrap().keeps_repo_read_only()
+        };
+        assert!(read_only(&with(vec![]), true));
+        assert!(read_only(&with(vec![cache.clone()]), true), "a cache outside the repository");
+        assert!(!read_only(&with(vec![]), false), "nothing enforces it");
+        let target = repo.root.join("target").display().to_string();
+        assert!(!read_only(&with(vec![cache, target]), true), "its target/ is writable");
     }
 
     #[test]

@@ -162,8 +162,13 @@ impl Dispatcher<'_> {
                         disk_full.get_or_insert(e);
                     }
                     // Before its verification starts: what its tests do is not taken for the
-                    // agent's.
-                    self.check_repository(Some(index)).await?;
+                    // agent's. Where the sandbox keeps the repository read-only to every
+                    // process, neither can change it: the check after the last agent stays as
+                    // the second line of defence, and the verification does not wait for a scan
+                    // of the user's whole tree after each agent (seconds on a big one).
+                    if !self.shared.plan.containment.keeps_repo_read_only() {
+                        self.check_repository(Some(index)).await?;
+                    }
                     self.verify_early(index)?;
                 }
                 Done::Stages { subject, results } => {
